@@ -22,7 +22,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # name -> (file in genimg_course/weights, sha256, the script that reproduces it)
 SHIPPED: dict[str, tuple[str, str, str]] = {
-    "judge_mnist": ("judge_mnist.pt", "@JUDGE_SHA256@", "tools/make_judge.py"),
+    "judge_mnist": ("judge_mnist.pt", "306e02f121db4456f2df8bbcd4e9e3e5fc03fa73285c0e0067814095dbaeb7f9", "tools/make_judge.py"),
 }
 
 
