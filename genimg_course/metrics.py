@@ -17,6 +17,7 @@ import math
 import os
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +111,9 @@ def kid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = No
     if subset_size > n:
         raise ValueError(f"subset_size {subset_size} is larger than the smaller set ({n} images)")
     judge = judge or load_judge()
-    metric = KernelInceptionDistance(feature=judge, subsets=subsets, subset_size=subset_size)
+    with warnings.catch_warnings():  # "will save all extracted features": intended, the sets are small
+        warnings.simplefilter("ignore", UserWarning)
+        metric = KernelInceptionDistance(feature=judge, subsets=subsets, subset_size=subset_size)
     _update(metric, real, True, batch_size)
     _update(metric, fake, False, batch_size)
     mean, std = metric.compute()
