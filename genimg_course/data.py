@@ -143,7 +143,7 @@ def _torchvision_mnist(split: str, fashion: bool, root: Path, download: bool) ->
     images = ds.data.unsqueeze(1).contiguous()  # (N, 1, 28, 28) uint8
     name = ("Fashion-MNIST" if fashion else "MNIST") + f" {split}"
     return ImageSet(images, ds.targets.clone(), FASHION_CLASSES if fashion else MNIST_CLASSES, name,
-                    "torchvision (full set, MD5-checked download)")
+                    "torchvision (full set; files MD5-checked when downloaded)")
 
 
 def _offline_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:

@@ -89,11 +89,13 @@ def resolve(name: str = "auto") -> Profile:
     """
     if not isinstance(name, str):
         raise TypeError(f"profile name must be a string such as 'auto' or 'smoke', got {type(name).__name__}")
-    chosen = name.strip().lower()
+    chosen, origin = name.strip().lower(), f"profile {name!r}"
     if chosen == "auto":
-        chosen = os.environ.get("GENIMG_PROFILE", "").strip().lower() or "auto"
+        env = os.environ.get("GENIMG_PROFILE", "").strip().lower()
+        if env:
+            chosen, origin = env, f"GENIMG_PROFILE={env!r}"
     if chosen == "auto":
         chosen = "gpu" if torch.cuda.is_available() else "cpu"
     if chosen not in PROFILE_NAMES:
-        raise ValueError(f"unknown profile {name!r}: expected one of 'auto', {', '.join(map(repr, PROFILE_NAMES))}")
+        raise ValueError(f"unknown {origin}: expected one of 'auto', {', '.join(map(repr, PROFILE_NAMES))}")
     return Profile(name=chosen, device=default_device(), **_SIZES[chosen])
