@@ -83,7 +83,7 @@ def _pip() -> str:
 
 def _pair_fix() -> str:
     t, tv = _torch_pair()
-    return f"{_pip()} install torch=={t} torchvision=={tv}  (a matching pair; see constraints.txt)"
+    return f"{_pip()} install torch=={t} torchvision=={tv}  # a matching pair; see constraints.txt"
 
 
 def _first_line(e: BaseException, limit: int = 160) -> str:
@@ -150,7 +150,9 @@ def _check_torchvision() -> Item:
         import torch
         import torchvision
     except Exception as e:
-        return Item("torchvision", False, f"cannot import torchvision ({_first_line(e)})", _pair_fix())
+        mismatch = "does not exist" in str(e) or "undefined symbol" in str(e)
+        why = "torch and torchvision are not a matching pair: " if mismatch else ""
+        return Item("torchvision", False, f"{why}cannot import torchvision ({_first_line(e)})", _pair_fix())
     try:  # the C++ ops are compiled against one torch release: a mismatched pair fails here
         boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
         keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
@@ -184,8 +186,14 @@ def _check_gpu() -> list[Item]:
         t, tv = _torch_pair()
         fix = (f"only needed for the gpu profile, on a machine with an NVIDIA GPU: {_pip()} install --force-reinstall "
                f"torch=={t} torchvision=={tv} --index-url https://download.pytorch.org/whl/cu130") if not torch.version.cuda else ""
-        if cuda_warning and torch.version.cuda:
-            why = f"CUDA is not usable ({cuda_warning[:140]})"
+        driver = _cuda_driver_version()
+        m = re.search(r"driver supports CUDA (\d+)\.(\d+)", driver)
+        too_old = bool(m and torch.version.cuda and
+                       (int(m.group(1)), int(m.group(2))) < _version_tuple(torch.version.cuda)[:2])
+        if torch.version.cuda and (cuda_warning or too_old):
+            detail = cuda_warning[:140] if cuda_warning else (
+                f"{driver}, but this torch needs CUDA {torch.version.cuda}: the NVIDIA driver is too old")
+            why = f"CUDA is not usable ({detail})"
             fix = "update the NVIDIA driver (see nvidia-smi), or keep using the cpu profile"
         return [Item("GPU", False, f"{why}: the cpu profile will be used (lessons run smaller, on the CPU)", fix,
                      required=False),
@@ -252,7 +260,8 @@ def _check_version(module: str, label: str, minimum: tuple[int, ...], fix: str, 
 
 
 def _check_widget_extension() -> Item:
-    fix = f"{_pip()} install 'jupyterlab_widgets>=3,<4'  (then restart JupyterLab)"
+    fix = f"{_pip()} install 'jupyterlab_widgets>=3,<4'  # then restart JupyterLab"
+    reinstall = f"{_pip()} install --force-reinstall 'jupyterlab_widgets>=3,<4'  # then restart JupyterLab"
     try:
         import jupyterlab_widgets
     except Exception as e:
@@ -261,7 +270,7 @@ def _check_widget_extension() -> Item:
     ext = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "@jupyter-widgets" / "jupyterlab-manager"
     if not (ext / "package.json").exists():
         return Item("lab widgets", False, f"jupyterlab_widgets {jupyterlab_widgets.__version__}, but its extension is "
-                                          f"missing from {ext}", fix.replace("install", "install --force-reinstall", 1),
+                                          f"missing from {ext}", reinstall,
                     required=False)
     return Item("lab widgets", True, f"jupyterlab_widgets {jupyterlab_widgets.__version__}, extension installed")
 
@@ -288,7 +297,7 @@ def _check_offline_data() -> Item:
                                       f"(sha256 {s.sha256[:12]}…, {dt:.1f} s)")
 
 
-_DATA_DIR_FIX = "export GENIMG_DATA_DIR=/path/to/a/writable/folder  (then restart the kernel)"
+_DATA_DIR_FIX = "export GENIMG_DATA_DIR=$HOME/genimg-data  # any writable folder; then restart the kernel"
 
 
 def _check_data_dir() -> list[Item]:
@@ -330,7 +339,7 @@ def _check_judge() -> Item:
         fname, _, script = SHIPPED["judge_mnist"]
         path = shipped_path("judge_mnist")
     except Exception as e:
-        return Item("judge weights", False, _first_line(e), f"{_pip()} install -e .  (from the course checkout)")
+        return Item("judge weights", False, _first_line(e), f"{_pip()} install -e .  # from the course checkout")
     fix = (f"reinstall the course ({_pip()} install -e . from the checkout), or rebuild the judge with "
            f"`python {script}` and put its SHA-256 into SHIPPED in genimg_course/checkpoints.py")
     if not path.exists():
