@@ -8,15 +8,17 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 import torch
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "sha256_file", "SHIPPED", "shipped_path", "load_shipped"]
+__all__ = ["CheckpointError", "atomic_write", "save_checkpoint", "load_checkpoint", "sha256_file", "SHIPPED", "shipped_path", "load_shipped"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -38,24 +40,63 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
-    """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``."""
-    if not isinstance(state, dict):
-        raise TypeError(f"save_checkpoint expects a dict of tensors and plain values, got {type(state).__name__}")
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Write ``path`` through a temporary file in the same folder, flushed and renamed over the
+    target: readers see the old file or the new one, never half of one. The new file gets the
+    usual permissions (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)  # atomic on POSIX and Windows
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    return path
+
+
+_PLAIN = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse values that ``torch.load(weights_only=True)`` would refuse later."""
+    if isinstance(value, torch.Tensor) or type(value) in _PLAIN:
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if type(k) not in _PLAIN:
+                raise TypeError(f"{where} has a key of type {type(k).__name__}: use str or int keys")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    if isinstance(value, (list, tuple, set)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    hint = " use float()/int()/.tolist()" if type(value).__module__ == "numpy" else " store tensors and plain values only"
+    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__name__}, which a safe (weights_only) load "
+                    f"refuses:{hint}")
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Atomically write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``."""
+    if not isinstance(state, dict):
+        raise TypeError(f"save_checkpoint expects a dict of tensors and plain values, got {type(state).__name__}")
+    _check_plain(state, "state")
+    with atomic_write(path) as f:
+        torch.save(state, f)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -70,6 +111,15 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     size = path.stat().st_size
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():  # not a refused class: the bytes are garbage
+            raise CheckpointError(f"checkpoint {path} ({size:,} bytes) is truncated or corrupted and cannot be read "
+                                  f"(UnpicklingError). Delete it and train again (or re-download it).") from None
+        raise CheckpointError(
+            f"checkpoint {path} holds Python objects other than tensors and plain values, so the safe loader "
+            "(torch.load(..., weights_only=True)) refuses it. Only load such a file if you trust its source and know "
+            "what it contains; checkpoints written by this course never need that."
+        ) from None
     except Exception as e:
         raise CheckpointError(
             f"checkpoint {path} ({size:,} bytes) is truncated or corrupted and cannot be read "

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import os
 import socket
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,14 +184,10 @@ def _offline_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    from .checkpoints import atomic_write
+
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 def _offline_mnist(split: str) -> ImageSet:

@@ -12,10 +12,9 @@ anything. :func:`real_vs_real` gives that baseline.
 """
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .checkpoints import load_shipped
+from .checkpoints import atomic_write, load_shipped
 from .models import CNNClassifier
 
 __all__ = ["JudgeFeatures", "load_judge", "fid", "kid", "real_vs_real", "Figures"]
@@ -56,27 +55,34 @@ class JudgeFeatures(nn.Module):
         return self.classifier.features(x.float()).double()
 
 
+@functools.lru_cache(maxsize=4)
 def load_judge(device: torch.device | str = "cpu") -> JudgeFeatures:
-    """The shipped judge (hash-verified), ready for :func:`fid` / :func:`kid`."""
+    """The shipped judge (hash-verified once per device and session), ready for :func:`fid` / :func:`kid`."""
     state = load_shipped("judge_mnist")
     model = CNNClassifier(**state["config"])
     model.load_state_dict(state["model"])
     return JudgeFeatures(model.to(device))
 
 
-def _as_images(x: Any, name: str) -> torch.Tensor:
+def _as_images(x: Any, name: str, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Validate ``(N, 1, 28, 28)`` images (uint8, or float in ``value_range``); float → ``[-1, 1]``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a tensor of images (N, 1, 28, 28), got {type(x).__name__}")
-    if x.dim() != 4 or x.shape[1] != 1:
-        raise ValueError(f"{name} must have shape (N, 1, H, W), got {tuple(x.shape)}")
+    if x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        raise ValueError(f"{name} must have shape (N, 1, 28, 28) — the judge's input — got {tuple(x.shape)}")
     if x.shape[0] < 2:
         raise ValueError(f"{name} needs at least 2 images for a covariance, got {x.shape[0]}")
     if x.is_floating_point():
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or inf: the model that made them has diverged")
         lo, hi = float(x.min()), float(x.max())
-        if lo < -1.01 or hi > 1.01:
-            raise ValueError(f"{name} must be in [-1, 1] (float) or 0..255 (uint8), got values in [{lo:.3g}, {hi:.3g}]")
+        a, b = value_range
+        tol = 0.01 * (b - a)
+        if lo < a - tol or hi > b + tol:
+            raise ValueError(f"{name} must be in [{a:g}, {b:g}] (float; pass value_range=... for another range) or "
+                             f"0..255 (uint8), got values in [{lo:.3g}, {hi:.3g}]")
+        if (a, b) != (-1.0, 1.0):
+            x = (x - a) * (2.0 / (b - a)) - 1.0
     elif x.dtype != torch.uint8:
         raise TypeError(f"{name} must be uint8 (0..255) or float in [-1, 1], got {x.dtype}")
     return x
@@ -87,11 +93,13 @@ def _update(metric: Any, x: torch.Tensor, real: bool, batch_size: int) -> None:
         metric.update(x[i:i + batch_size], real=real)
 
 
-def fid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, batch_size: int = 500) -> float:
-    """Fréchet distance between judge features of ``real`` and ``fake`` ``(N, 1, 28, 28)``."""
+def fid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, batch_size: int = 500,
+        value_range: tuple[float, float] = (-1.0, 1.0)) -> float:
+    """Fréchet distance between judge features of ``real`` and ``fake`` ``(N, 1, 28, 28)``
+    (uint8, or float in ``value_range``: ``(-1, 1)`` for tanh generators, ``(0, 1)`` for VAEs)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    real, fake = _as_images(real, "real"), _as_images(fake, "fake")
+    real, fake = _as_images(real, "real", value_range), _as_images(fake, "fake", value_range)
     judge = judge or load_judge()
     metric = FrechetInceptionDistance(feature=judge, reset_real_features=True)
     _update(metric, real, True, batch_size)
@@ -100,12 +108,13 @@ def fid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = No
 
 
 def kid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, subsets: int = 20,
-        subset_size: int | None = None, batch_size: int = 500) -> tuple[float, float]:
+        subset_size: int | None = None, batch_size: int = 500,
+        value_range: tuple[float, float] = (-1.0, 1.0)) -> tuple[float, float]:
     """Kernel inception distance (mean, std over ``subsets``) on judge features; unbiased, so it
     is comparable across sample counts, unlike FID."""
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    real, fake = _as_images(real, "real"), _as_images(fake, "fake")
+    real, fake = _as_images(real, "real", value_range), _as_images(fake, "fake", value_range)
     n = min(real.shape[0], fake.shape[0])
     subset_size = subset_size or min(1000, n)
     if subset_size > n:
@@ -157,10 +166,10 @@ class Figures:
         """Store one figure (a number, string, bool or a small list/dict of them); returns it."""
         if isinstance(value, torch.Tensor):
             value = value.item() if value.numel() == 1 else value.tolist()
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"figure {name!r} is {value}: a lesson must not record NaN/inf as a result")
         try:
-            json.dumps(value)
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValueError(f"figure {name!r} is or contains NaN/inf ({value!r}): a lesson must not record that as a result") from None
         except TypeError:
             raise TypeError(f"figure {name!r} must be JSON-serialisable (number, string, list, dict), got {type(value).__name__}") from None
         self.values[name] = value
@@ -169,11 +178,8 @@ class Figures:
         return value
 
     def _write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, suffix=".json.tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.values, f, indent=1)
-        os.replace(tmp, self.path)
+        with atomic_write(self.path, "w") as f:
+            json.dump(self.values, f, indent=1, allow_nan=False)
 
     def __repr__(self) -> str:
         body = ", ".join(f"{k}={v!r}" for k, v in self.values.items() if k not in ("lesson", "started"))

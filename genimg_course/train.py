@@ -57,6 +57,7 @@ def _rng_state() -> dict[str, Any]:
         "python": list(random.getstate()[1]) + [random.getstate()[0]] + [random.getstate()[2]],
         "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
         "numpy_pos": int(np_state[2]),
+        "numpy_gauss": [int(np_state[3]), float(np_state[4])],
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -67,7 +68,8 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     py = state["python"]
     random.setstate((py[-2], tuple(py[:-2]), py[-1]))
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    has_gauss, cached = state.get("numpy_gauss", [0, 0.0])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], has_gauss, cached))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -103,6 +105,7 @@ class Task(Protocol):
 
     modules: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
+    # optional: ``schedulers: dict[str, LRScheduler]``, stepped by the task, saved in checkpoints
 
     def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Do one update; return detached scalar tensors to log (no ``.item()`` here)."""
@@ -118,7 +121,8 @@ class ClassifierTask:
     """Cross-entropy classification: ``batch = (x (B, C, H, W), y (B,))``."""
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, weight_decay: float = 0.0,
-                 device: torch.device | str | None = None) -> None:
+                 device: torch.device | str | None = None, total_steps: int | None = None) -> None:
+        """``total_steps`` set: a one-cycle learning-rate schedule peaking at ``lr`` (Smith & Topin 2019)."""
         if not isinstance(model, nn.Module):
             raise TypeError(f"ClassifierTask expects an nn.Module, got {type(model).__name__}")
         if not lr > 0:
@@ -127,6 +131,12 @@ class ClassifierTask:
         self.modules = {"model": model.to(dev)}
         self.optimizers = {"opt": torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
                                                     **({"fused": True} if dev.type == "cuda" else {}))}
+        self.schedulers = {}
+        if total_steps is not None:
+            if not isinstance(total_steps, int) or total_steps < 1:
+                raise ValueError(f"total_steps must be a positive integer (or None), got {total_steps!r}")
+            self.schedulers["lr"] = torch.optim.lr_scheduler.OneCycleLR(self.optimizers["opt"], max_lr=lr,
+                                                                        total_steps=total_steps)
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
         x, y = batch
@@ -136,6 +146,9 @@ class ClassifierTask:
             logits = model(x)  # (B, num_classes)
         loss = F.cross_entropy(logits.float(), y)
         ctx.update(loss, self.optimizers["opt"])
+        sched = self.schedulers.get("lr")
+        if sched is not None and sched.last_epoch < sched.total_steps - 1:  # past the end: hold the last lr
+            sched.step()
         return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean()}
 
 
@@ -177,6 +190,7 @@ def _task_state(task: Task) -> dict[str, Any]:
     return {
         "modules": {k: m.state_dict() for k, m in task.modules.items()},
         "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
+        "schedulers": {k: sc.state_dict() for k, sc in getattr(task, "schedulers", {}).items()},
     }
 
 
@@ -186,6 +200,8 @@ def _load_task_state(task: Task, state: dict[str, Any], path: Path) -> None:
             m.load_state_dict(state["modules"][k])
         for k, o in task.optimizers.items():
             o.load_state_dict(state["optimizers"][k])
+        for k, sc in getattr(task, "schedulers", {}).items():
+            sc.load_state_dict(state["schedulers"][k])
     except (KeyError, RuntimeError, ValueError) as e:
         raise RuntimeError(
             f"checkpoint {path} does not fit this task (modules {sorted(task.modules)}): {str(e).splitlines()[0]}. "
@@ -299,7 +315,10 @@ def fit(
         sums, n_in_sums = {}, 0
         bad = [k for k, v in means.items() if not math.isfinite(v)]
         if bad:
-            save_note = f" The last good checkpoint is {ckpt_path}." if ckpt_path is not None else ""
+            if ckpt_path is not None and ckpt_path.exists():
+                save_note = f" The last good checkpoint is {ckpt_path}: fit() resumes from it."
+            else:
+                save_note = " Pass checkpoint=... and checkpoint_every=... to keep the last good state next time."
             raise TrainingDiverged(f"{', '.join(bad)} became {means[bad[0]]} by step {step}. {_HINT_NAN}{save_note}")
         bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
         for cb in callbacks:
@@ -319,8 +338,9 @@ def fit(
             bar.update(1)
             if step % log_every == 0 or step == steps:
                 flush()
-                if ckpt_path is not None and checkpoint_every and step % checkpoint_every == 0:
-                    save(step)
+            if ckpt_path is not None and checkpoint_every and step % checkpoint_every == 0:
+                flush()  # the saved history covers every step up to here
+                save(step)
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
                 stopped_by = "time"
                 break

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,16 +95,26 @@ def close(got: float, expected: float, rel: float = 1e-4, abs_: float = 1e-6) ->
     return math.isclose(float(got), float(expected), rel_tol=rel, abs_tol=abs_)
 
 
-_BLOCK = re.compile(r"^([ \t]*)" + re.escape(BEGIN_SOLUTION) + r"[^\n]*\n.*?^[ \t]*" + re.escape(END_SOLUTION) + r"[^\n]*(\n|$)",
-                    re.M | re.S)
-
-
 def strip_solutions(source: str) -> str:
     """Replace every marked solution block with ``raise NotImplementedError()`` (nbgrader's stub),
-    keeping its indentation. Raises ``ValueError`` on unbalanced markers."""
-    if source.count(BEGIN_SOLUTION) != source.count(END_SOLUTION):
-        raise ValueError(
-            f"unbalanced solution markers: {source.count(BEGIN_SOLUTION)} '{BEGIN_SOLUTION}' vs "
-            f"{source.count(END_SOLUTION)} '{END_SOLUTION}'"
-        )
-    return _BLOCK.sub(lambda m: f"{m.group(1)}# YOUR CODE HERE\n{m.group(1)}raise NotImplementedError(){m.group(2)}", source)
+    keeping its indentation. Raises ``ValueError`` naming the line of a stray, nested or unclosed marker."""
+    out: list[str] = []
+    begin_line = 0
+    indent = ""
+    for n, line in enumerate(source.splitlines(keepends=True), 1):
+        marker = line.strip()
+        if marker.startswith(BEGIN_SOLUTION):
+            if begin_line:
+                raise ValueError(f"unbalanced solution markers: line {n}: '{BEGIN_SOLUTION}' inside the block opened on line {begin_line}")
+            begin_line, indent = n, line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n")
+        elif marker.startswith(END_SOLUTION):
+            if not begin_line:
+                raise ValueError(f"unbalanced solution markers: line {n}: '{END_SOLUTION}' without a '{BEGIN_SOLUTION}' before it")
+            begin_line = 0
+        elif not begin_line:
+            out.append(line)
+    if begin_line:
+        raise ValueError(f"unbalanced solution markers: line {begin_line}: '{BEGIN_SOLUTION}' is never closed by '{END_SOLUTION}'")
+    text = "".join(out)
+    return text if source.endswith("\n") or not text.endswith("\n") else text[:-1]

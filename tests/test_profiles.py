@@ -1,0 +1,137 @@
+"""profiles: which run sizes a lesson uses on this machine."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from genimg_course import profiles
+from genimg_course.profiles import PROFILE_NAMES, Profile, resolve
+
+pytestmark = pytest.mark.usefixtures("isolated")
+
+
+@pytest.mark.parametrize("name", PROFILE_NAMES)
+def test_resolve_returns_the_named_profile(name):
+    p = resolve(name)
+    assert isinstance(p, Profile)
+    assert p.name == name
+    assert isinstance(p.device, torch.device)
+
+
+def test_resolve_ignores_case_and_surrounding_spaces():
+    assert resolve("  Smoke ").name == "smoke"
+
+
+def test_auto_honours_GENIMG_PROFILE(monkeypatch):
+    monkeypatch.setenv("GENIMG_PROFILE", "smoke")
+    assert resolve().name == "smoke"
+    assert resolve("auto").name == "smoke"
+
+
+def test_explicit_name_beats_GENIMG_PROFILE(monkeypatch):
+    monkeypatch.setenv("GENIMG_PROFILE", "gpu")
+    assert resolve("smoke").name == "smoke"
+
+
+def test_auto_without_env_picks_cpu_when_cuda_is_unavailable(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    p = resolve("auto")
+    assert p.name == "cpu"
+    assert p.device.type == "cpu"
+
+
+def test_auto_without_env_picks_gpu_when_cuda_is_available(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    p = resolve("auto")
+    assert p.name == "gpu"
+    assert p.device.type == "cuda"
+
+
+def test_GENIMG_PROFILE_auto_falls_through_to_the_hardware(monkeypatch):
+    monkeypatch.setenv("GENIMG_PROFILE", "auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve().name == "cpu"
+
+
+def test_unknown_name_error_lists_the_valid_names():
+    with pytest.raises(ValueError) as err:
+        resolve("fast")
+    msg = str(err.value)
+    assert "'fast'" in msg
+    for valid in ("auto", *PROFILE_NAMES):
+        assert repr(valid) in msg
+
+
+def test_unknown_GENIMG_PROFILE_value_error_names_the_variable_and_value(monkeypatch):
+    monkeypatch.setenv("GENIMG_PROFILE", "fast")
+    with pytest.raises(ValueError) as err:
+        resolve()
+    assert "GENIMG_PROFILE" in str(err.value)
+    assert "fast" in str(err.value)
+
+
+def test_non_string_name_is_a_type_error():
+    with pytest.raises(TypeError, match="string"):
+        resolve(1)  # type: ignore[arg-type]
+
+
+def test_GENIMG_DEVICE_overrides_the_device(monkeypatch):
+    monkeypatch.setenv("GENIMG_DEVICE", "cpu")
+    assert resolve("gpu").device == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_GENIMG_DEVICE_cuda_without_a_gpu_says_what_to_do(monkeypatch):
+    monkeypatch.setenv("GENIMG_DEVICE", "cuda")
+    with pytest.raises(RuntimeError, match="GENIMG_DEVICE"):
+        resolve("cpu")
+
+
+def test_pick_returns_the_value_for_the_active_profile():
+    for name, expected in (("smoke", 1), ("cpu", 2), ("gpu", 3)):
+        assert resolve(name).pick(smoke=1, cpu=2, gpu=3) == expected
+
+
+def test_pick_with_a_missing_keyword_names_it():
+    with pytest.raises(ValueError, match=r"missing \['gpu'\]"):
+        resolve("smoke").pick(smoke=1, cpu=2)
+
+
+def test_pick_with_an_unexpected_keyword_names_it():
+    with pytest.raises(ValueError, match=r"unexpected \['tpu'\]"):
+        resolve("smoke").pick(smoke=1, cpu=2, gpu=3, tpu=4)
+
+
+def test_describe_names_profile_device_precision_and_sizes():
+    p = resolve("smoke")
+    text = p.describe()
+    assert "'smoke'" in text
+    assert str(p.device) in text
+    assert f"batch {p.batch_size}" in text
+    assert str(p.eval_samples) in text
+    if p.device.type == "cpu":
+        assert "fp32" in text
+
+
+def test_amp_dtype_is_full_precision_on_the_cpu(monkeypatch):
+    monkeypatch.setenv("GENIMG_DEVICE", "cpu")
+    assert resolve("gpu").amp_dtype is None
+
+
+def test_profiles_are_immutable():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        resolve("smoke").batch_size = 1  # type: ignore[misc]
+
+
+def test_smoke_is_offline_and_the_smallest():
+    smoke, cpu, gpu = (resolve(n) for n in PROFILE_NAMES)
+    assert smoke.online_data is False
+    assert smoke.max_seconds <= cpu.max_seconds <= gpu.max_seconds
+    assert smoke.eval_samples <= cpu.eval_samples <= gpu.eval_samples
+
+
+def test_default_device_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert profiles.default_device() == torch.device("cpu")
