@@ -1,0 +1,93 @@
+"""Every lesson notebook: committed clean, and executed with papermill under the smoke profile
+with its figures inside the bands documented in notebooks/bands/<lesson>.toml.
+
+(nbval runs every notebook again cell by cell: see the test command in README.md.)
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from genimg_course.checks import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+IDS = [nb.stem for nb in NOTEBOOKS]
+
+
+def test_there_are_lessons() -> None:
+    assert [n for n in IDS if n.startswith(("00_", "01_"))] == ["00_setup", "01_cnn_basics"]
+
+
+def _code(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_is_committed_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    dirty = [i for i, c in enumerate(_code(nb)) if c.outputs or c.execution_count is not None]
+    assert not dirty, f"{path.name}: code cells {dirty} have outputs committed; clear them"
+    assert path.stat().st_size < 200_000, f"{path.name} is {path.stat().st_size:,} bytes"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_has_one_parameters_cell_with_auto_profile(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in _code(nb) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: expected one cell tagged 'parameters', found {len(tagged)}"
+    assert 'PROFILE = "auto"' in tagged[0].source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_solutions_are_marked_and_strippable(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for cell in _code(nb):
+        assert cell.source.count(BEGIN_SOLUTION) == cell.source.count(END_SOLUTION)
+        stripped = strip_solutions(cell.source)
+        assert BEGIN_SOLUTION not in stripped
+        compile(stripped.replace("%matplotlib inline", ""), path.name, "exec")  # student version stays valid Python
+
+
+def test_lesson01_has_at_least_four_exercises() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "01_cnn_basics.ipynb", as_version=4)
+    assert sum(c.source.count(BEGIN_SOLUTION) for c in _code(nb)) >= 4
+
+
+def _in_band(value, band) -> bool:
+    lo, hi = band
+    return isinstance(value, (int, float)) and lo <= value <= hi
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_under_smoke_with_figures_in_bands(path: Path, tmp_path: Path) -> None:
+    import papermill as pm
+
+    bands_file = ROOT / "notebooks" / "bands" / f"{path.stem}.toml"
+    assert bands_file.exists(), f"document the figures' bands in {bands_file.relative_to(ROOT)}"
+    bands = tomllib.loads(bands_file.read_text())["smoke"]
+    figures_dir = tmp_path / "executed"
+    figures_dir.mkdir()
+    os.environ["GENIMG_FIGURES_DIR"] = str(figures_dir)
+    try:
+        t0 = time.perf_counter()
+        pm.execute_notebook(str(path), str(figures_dir / path.name), parameters={"PROFILE": "smoke"},
+                            cwd=str(tmp_path), kernel_name="python3", progress_bar=False)
+        wall = time.perf_counter() - t0
+    finally:
+        os.environ.pop("GENIMG_FIGURES_DIR", None)
+    figures = json.loads((figures_dir / f"{path.stem}.json").read_text())
+    assert figures["profile"] == "smoke"
+    missing = [k for k in bands if k not in figures]
+    assert not missing, f"{path.name} did not record {missing}"
+    outside = {k: (figures[k], band) for k, band in bands.items() if not _in_band(figures[k], band)}
+    assert not outside, f"{path.name}: figures outside their bands (value, band): {outside}"
+    print(f"{path.name}: smoke run {wall:.1f} s, figures {figures}")

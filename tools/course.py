@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Set up and use the course with nothing but Python 3.10+ (standard library only).
+
+    python3 tools/course.py lab       # set up .venv, then open the course in JupyterLab
+    python3 tools/course.py test      # set up .venv, then run every test (what CI runs)
+    python3 tools/course.py run-all   # set up .venv, then execute every lesson headless (papermill)
+    python3 tools/course.py setup     # only set up .venv
+
+Setup creates ``.venv`` beside this checkout and installs the course with the exact versions in
+``constraints.txt``; it is skipped when nothing changed since the last setup.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(os.environ.get("GENIMG_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def sh(*cmd: str | os.PathLike, env: dict[str, str] | None = None) -> int:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, env=env)
+
+
+def setup() -> None:
+    if sys.version_info < (3, 10):
+        sys.exit(f"the course needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+    stamp = VENV / ".genimg-setup"
+    want = hashlib.sha256(b"".join((ROOT / f).read_bytes() for f in ("pyproject.toml", "constraints.txt"))).hexdigest()
+    if PY.exists() and stamp.exists() and stamp.read_text() == want:
+        print(f"[setup] {VENV} is up to date")
+        return
+    if not PY.exists():
+        print(f"[setup] creating {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("[setup] installing the course and its pinned dependencies (first time: a few minutes, torch is large)")
+    rc = sh(PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+            "-c", ROOT / "constraints.txt", "-e", f"{ROOT}[test]")
+    if rc:
+        sys.exit(f"[setup] pip failed (exit {rc}); see the messages above")
+    stamp.write_text(want)
+
+
+def test(extra: list[str]) -> int:
+    setup()
+    env = dict(os.environ, GENIMG_PROFILE="smoke", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    workers = ["-n", "2", "--dist", "loadfile"] if (os.cpu_count() or 1) >= 2 else []
+    # unit tests, notebook execution with papermill + figure bands, then every notebook cell as an
+    # nbval test item (smoke profile through GENIMG_PROFILE)
+    return sh(PY, "-m", "pytest", *workers, "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+              "tests", "notebooks", *extra, env=env)
+
+
+def lab(extra: list[str]) -> int:
+    setup()
+    args = [BIN / "jupyter", "lab", "--notebook-dir", ROOT / "notebooks"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-root")  # JupyterLab refuses to run as root without it
+    return sh(*args, *extra)
+
+
+def run_all(profile: str) -> int:
+    setup()
+    out = ROOT / "notebooks" / "executed"
+    out.mkdir(parents=True, exist_ok=True)
+    rc, rows = 0, []
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        t0 = time.perf_counter()
+        code = sh(PY, "-m", "papermill", nb, out / nb.name, "-p", "PROFILE", profile, "--cwd", ROOT / "notebooks",
+                  env=dict(os.environ, GENIMG_FIGURES_DIR=str(out)))
+        rows.append((nb.stem, "ok" if code == 0 else f"FAILED (exit {code})", time.perf_counter() - t0))
+        rc |= code
+    print(f"[run-all] executed copies and figures JSON in {out}\n")
+    print(f"| lesson | profile {profile} | wall time |\n|---|---|---|")
+    for stem, status, wall in rows:
+        print(f"| {stem} | {status} | {wall:.0f} s |")
+    return rc
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["setup", "lab", "test", "run-all"])
+    p.add_argument("--profile", default="auto", help="run-all: smoke | cpu | gpu | auto (default)")
+    args, extra = p.parse_known_args()
+    if args.command == "setup":
+        setup()
+        sys.exit(0)
+    if args.command == "test":
+        sys.exit(test(extra))
+    if args.command == "lab":
+        sys.exit(lab(extra))
+    sys.exit(run_all(args.profile))
+
+
+if __name__ == "__main__":
+    main()
