@@ -195,6 +195,7 @@ def _task_state(task: Task) -> dict[str, Any]:
 
 
 def _load_task_state(task: Task, state: dict[str, Any], path: Path) -> None:
+    asked = {k: [g["lr"] for g in o.param_groups] for k, o in task.optimizers.items()}
     try:
         for k, m in task.modules.items():
             m.load_state_dict(state["modules"][k])
@@ -207,6 +208,11 @@ def _load_task_state(task: Task, state: dict[str, Any], path: Path) -> None:
             f"checkpoint {path} does not fit this task (modules {sorted(task.modules)}): {str(e).splitlines()[0]}. "
             "It was written by a different model or settings: pass another checkpoint path or delete it."
         ) from None
+    for k, o in task.optimizers.items():
+        saved = [g["lr"] for g in o.param_groups]
+        if not getattr(task, "schedulers", None) and saved != asked[k]:
+            print(f"[fit] note: optimiser {k!r} resumes with the checkpoint's lr {saved[0]:g}, not the {asked[k][0]:g} "
+                  f"you asked for; to start over with new settings pass resume=False or delete {path}")
 
 
 _HINT_NAN = (
