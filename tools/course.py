@@ -70,7 +70,7 @@ def lab(extra: list[str]) -> int:
 
 def run_all(profile: str) -> int:
     setup()
-    out = ROOT / "notebooks" / "executed"
+    out = ROOT / "notebooks" / "executed" / profile
     out.mkdir(parents=True, exist_ok=True)
     rc, rows = 0, []
     for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
