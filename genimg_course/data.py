@@ -37,6 +37,8 @@ __all__ = [
     "load_photos",
     "PHOTO_NAMES",
     "to_float",
+    "ring_centres",
+    "PointBatches",
 ]
 
 MNIST_CLASSES = [str(i) for i in range(10)]
@@ -385,3 +387,45 @@ class ResidentBatches:
             x = x.contiguous(memory_format=torch.channels_last)
         self.step += 1
         return x, self.labels[idx]
+
+
+# --------------------------------------------------------------------------------------------
+# 2-D toy data: a ring of Gaussians
+# --------------------------------------------------------------------------------------------
+
+def ring_centres(modes: int = 8, radius: float = 2.0) -> torch.Tensor:
+    """``(modes, 2)`` centres evenly spaced on a circle."""
+    if not isinstance(modes, int) or modes < 1:
+        raise ValueError(f"modes must be a positive integer, got {modes!r}")
+    angle = torch.arange(modes) * (2 * torch.pi / modes)
+    return radius * torch.stack([angle.cos(), angle.sin()], 1)
+
+
+class PointBatches:
+    """Endless batches ``(B, 2)`` from a mixture of ``modes`` Gaussians (std ``std``) on a ring of
+    ``radius``: the 2-D toy of the GAN lessons. Like :class:`ResidentBatches`, batch ``k`` is a
+    pure function of ``(seed, k)``, so resumed runs see the same data."""
+
+    def __init__(self, batch_size: int = 256, device: torch.device | str = "cpu", *, modes: int = 8,
+                 radius: float = 2.0, std: float = 0.05, seed: int = 0) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if not std > 0:
+            raise ValueError(f"std must be positive, got {std}")
+        self.device = torch.device(device)
+        self.centres = ring_centres(modes, radius).to(self.device)
+        self.batch_size, self.std, self.seed, self.step = batch_size, std, seed, 0
+
+    def sample(self, n: int, seed: int) -> torch.Tensor:
+        """``n`` points, repeatable for the same ``seed``."""
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        k = torch.randint(0, self.centres.shape[0], (n,), generator=g, device=self.device)
+        return self.centres[k] + self.std * torch.randn(n, 2, generator=g, device=self.device)
+
+    def __iter__(self) -> "PointBatches":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        x = self.sample(self.batch_size, self.seed * 1_000_003 + self.step)
+        self.step += 1
+        return x

@@ -88,16 +88,32 @@ class StepContext:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """``zero_grad`` → ``backward`` → ``step`` (with loss scaling under fp16)."""
+    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_norm: bool = False) -> torch.Tensor | None:
+        """``zero_grad`` → ``backward`` → ``step`` (with loss scaling under fp16). With
+        ``grad_norm=True`` returns the total gradient norm of the optimiser's parameters as a
+        tensor (no host sync)."""
         optimizer.zero_grad(set_to_none=True)
+        norm = None
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
+            if grad_norm:
+                self.scaler.unscale_(optimizer)
+                norm = _total_grad_norm(optimizer)
             self.scaler.step(optimizer)
             self.scaler.update()
         else:
             loss.backward()
+            if grad_norm:
+                norm = _total_grad_norm(optimizer)
             optimizer.step()
+        return norm
+
+
+def _total_grad_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
+    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    if not grads:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
 
 
 class Task(Protocol):
@@ -325,7 +341,9 @@ def fit(
                 save_note = f" The last good checkpoint is {ckpt_path}: fit() resumes from it."
             else:
                 save_note = " Pass checkpoint=... and checkpoint_every=... to keep the last good state next time."
-            raise TrainingDiverged(f"{', '.join(bad)} became {means[bad[0]]} by step {step}. {_HINT_NAN}{save_note}")
+            hint = getattr(task, "divergence_hint", "")
+            raise TrainingDiverged(f"{', '.join(bad)} became {means[bad[0]]} by step {step}. {hint + ' ' if hint else ''}"
+                                   f"{_HINT_NAN}{save_note}")
         bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
         for cb in callbacks:
             cb(history)

@@ -1,0 +1,204 @@
+"""Training GANs with the course loop: the :class:`GANTask`, sampling, and diagnostics.
+
+``GANTask(G, D, loss=...)`` plugs into :func:`genimg_course.train.fit` like any task. Each step
+updates the discriminator ``n_critic`` times, then the generator once, and returns losses,
+D's outputs on real and fake data and both gradient norms — all as tensors, so nothing waits
+for the GPU inside a step. :class:`GANDiagnostics` reads them at every log and prints a
+plain-language hint when training goes wrong (and says nothing on a healthy run).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .losses import LOSSES, gradient_penalty
+from .models.dcgan import check_gan_pair
+from .train import History, StepContext
+
+__all__ = ["GANTask", "generate", "diversity", "GANDiagnostics", "count_modes"]
+
+
+class GANTask:
+    """Adversarial training of ``G`` against ``D``.
+
+    ``loss``: ``"nonsaturating"`` (default), ``"saturating"`` (the original minimax G loss, to see
+    why it fails), ``"wgan-gp"`` (Wasserstein critic + gradient penalty of weight ``gp_weight``;
+    use ``n_critic=5`` and a D without BatchNorm) or ``"hinge"``. Batches are ``x`` or ``(x, y)``;
+    with a conditional G (``G.num_classes``) the labels ``y`` condition both networks.
+    """
+
+    def __init__(self, G: nn.Module, D: nn.Module, loss: str = "nonsaturating", lr_g: float = 2e-4,
+                 lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
+                 gp_weight: float = 10.0, latent_dim: int | None = None) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}: expected one of {sorted(LOSSES)}")
+        if not isinstance(n_critic, int) or n_critic < 1:
+            raise ValueError(f"n_critic must be a positive integer, got {n_critic!r}")
+        if not (lr_g > 0 and lr_d > 0):
+            raise ValueError(f"learning rates must be positive, got lr_g={lr_g}, lr_d={lr_d}")
+        self.latent_dim = latent_dim or getattr(G, "latent_dim", None)
+        if not self.latent_dim:
+            raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
+        if loss == "wgan-gp" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+            raise ValueError("WGAN-GP penalises each sample's gradient, which BatchNorm in D mixes across the batch: "
+                             "build D with norm='layer' or norm='none'")
+        self.num_classes = getattr(G, "num_classes", None)
+        if hasattr(D, "image_shape"):
+            check_gan_pair(G, D, self.latent_dim)  # fails before any step, naming both shapes
+        device = next(G.parameters()).device
+        self.loss, self.n_critic, self.gp_weight = loss, n_critic, gp_weight
+        self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
+        fused = {"fused": True} if device.type == "cuda" else {}
+        self.modules = {"G": G, "D": D.to(device)}
+        self.optimizers = {"G": torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas, **fused),
+                           "D": torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas, **fused)}
+        self.divergence_hint = ("GANs diverge when D overpowers G or the learning rate is too high: try a lower lr, "
+                                "spectral normalisation or the WGAN-GP / hinge losses (lesson 04).")
+
+    def sample_z(self, n: int, device: torch.device | None = None) -> torch.Tensor:
+        """``(n, latent_dim)`` standard normal codes."""
+        device = device or next(self.modules["G"].parameters()).device
+        return torch.randn(n, self.latent_dim, device=device)
+
+    def _call(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return net(x, y) if self.num_classes else net(x)
+
+    def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+        x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+        if not self.num_classes:
+            y = None
+        G, D = self.modules["G"], self.modules["D"]
+        G.train(), D.train()
+        b = x.shape[0]
+        for _ in range(self.n_critic):
+            z = self.sample_z(b, x.device)
+            with ctx.autocast():
+                fake = self._call(G, z, y)
+                real_out = self._call(D, x, y).float()  # (B,) logits / critic scores
+                fake_out = self._call(D, fake.detach(), y).float()
+            d_loss = self.d_loss_fn(real_out, fake_out)
+            if self.loss == "wgan-gp":
+                d_loss = d_loss + self.gp_weight * gradient_penalty(lambda t: self._call(D, t, y), x, fake.float())
+            grad_d = ctx.update(d_loss, self.optimizers["D"], grad_norm=True)
+        z = self.sample_z(b, x.device)
+        with ctx.autocast():
+            fake = self._call(G, z, y)
+            g_out = self._call(D, fake, y).float()
+        g_loss = self.g_loss_fn(g_out)
+        grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True)
+        if self.loss in ("nonsaturating", "saturating"):
+            d_real, d_fake = torch.sigmoid(real_out).mean(), torch.sigmoid(fake_out).mean()  # D's probabilities
+        else:
+            d_real, d_fake = real_out.mean(), fake_out.mean()  # critic scores
+        return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": d_real.detach(),
+                "d_fake": d_fake.detach(), "grad_d": grad_d, "grad_g": grad_g}
+
+
+@torch.no_grad()
+def generate(G: nn.Module, n: int, latent_dim: int | None = None, y: torch.Tensor | None = None,
+             batch_size: int = 500, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """``n`` samples from ``G`` in eval mode, as float CPU tensors ``(n, C, H, W)`` (or ``(n, D)``).
+    ``y``: ``(n,)`` labels for a conditional G. ``seed`` makes the codes repeatable."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    latent_dim = latent_dim or getattr(G, "latent_dim", None)
+    if not latent_dim:
+        raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
+    conditional = bool(getattr(G, "num_classes", None))
+    if conditional and (y is None or y.shape != (n,)):
+        raise ValueError(f"this generator is conditional: pass labels y of shape ({n},), got "
+                         f"{None if y is None else tuple(y.shape)}")
+    device = torch.device(device) if device is not None else next(G.parameters()).device
+    gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, latent_dim, generator=gen).to(device)
+    was = G.training
+    G.eval()
+    out = []
+    for i in range(0, n, batch_size):
+        zi = z[i:i + batch_size]
+        xi = G(zi, y[i:i + batch_size].to(device)) if conditional else G(zi)
+        out.append(xi.float().cpu())
+    G.train(was)
+    return torch.cat(out)
+
+
+def diversity(x: torch.Tensor, max_n: int = 256) -> float:
+    """Mean pairwise Euclidean distance within a batch ``(N, …)`` (first ``max_n`` items):
+    close to 0 when a generator makes (nearly) the same output for every code."""
+    if not isinstance(x, torch.Tensor) or x.shape[0] < 2:
+        raise ValueError("diversity needs a tensor of at least 2 samples")
+    f = x[:max_n].flatten(1).float()
+    d = torch.cdist(f, f)
+    n = f.shape[0]
+    return float(d.sum() / (n * (n - 1)))
+
+
+def count_modes(points: torch.Tensor, centres: torch.Tensor, radius: float, min_share: float = 0.01) -> tuple[int, float]:
+    """For 2-D toy data: how many of the mixture's ``centres`` ``(K, 2)`` receive at least
+    ``min_share`` of the ``points`` ``(N, 2)`` within ``radius``, and the share of points that
+    land near any centre (quality)."""
+    if points.dim() != 2 or centres.dim() != 2 or points.shape[1] != centres.shape[1]:
+        raise ValueError(f"points (N, D) and centres (K, D) must agree in D, got {tuple(points.shape)} and {tuple(centres.shape)}")
+    d = torch.cdist(points.float(), centres.float())  # (N, K)
+    nearest = d.argmin(1)
+    close = d.min(1).values < radius
+    counts = torch.bincount(nearest[close], minlength=centres.shape[0])
+    covered = int((counts >= min_share * points.shape[0]).sum())
+    return covered, float(close.float().mean())
+
+
+class GANDiagnostics:
+    """A :func:`fit` callback that watches a GAN run and explains what goes wrong.
+
+    At each log it checks: D winning outright (D's loss near 0 while G's loss keeps rising),
+    exploding gradient norms, and — every ``sample_every`` logs, when ``G`` is given — collapsing
+    sample diversity compared with ``real`` data. Each problem is reported once, with a hint and
+    the lesson section that explains it; :attr:`alarms` lists what fired.
+    """
+
+    def __init__(self, G: nn.Module | None = None, real: torch.Tensor | None = None, latent_dim: int | None = None,
+                 window: int = 4, grad_limit: float = 1e3, diversity_floor: float = 0.25, sample_every: int = 2,
+                 print_fn: Callable[[str], None] = print) -> None:
+        if window < 2:
+            raise ValueError(f"window must be >= 2 logs, got {window}")
+        self.G, self.latent_dim = G, latent_dim or getattr(G, "latent_dim", None)
+        self.window, self.grad_limit, self.diversity_floor, self.sample_every = window, grad_limit, diversity_floor, sample_every
+        self.real_diversity = diversity(real) if real is not None else None
+        self.alarms: list[str] = []
+        self._print = print_fn
+        self._calls = 0
+
+    def _alarm(self, kind: str, message: str) -> None:
+        if kind not in self.alarms:
+            self.alarms.append(kind)
+            self._print(f"[diagnostics] {message}")
+
+    def __call__(self, history: History) -> None:
+        self._calls += 1
+        v, w = history.values, self.window
+        d, g = v.get("d_loss", []), v.get("g_loss", [])
+        if len(d) >= w and all(0 <= x < 0.05 for x in d[-w:]) and g[-1] > g[-w] + 0.5:
+            self._alarm("d_wins", f"D's loss has been near 0 for {w} logs while G's loss rose from {g[-w]:.2f} to "
+                                  f"{g[-1]:.2f}: the discriminator wins outright and G gets no useful gradient. Try a "
+                                  "lower D learning rate, fewer D steps, spectral norm or the hinge loss "
+                                  "(lesson 04, 'Stabilising GANs').")
+        for name in ("grad_d", "grad_g"):
+            vals = v.get(name, [])
+            if vals and (not math.isfinite(vals[-1]) or vals[-1] > self.grad_limit):
+                self._alarm(f"{name}_explodes", f"{'D' if name == 'grad_d' else 'G'}'s gradient norm reached "
+                                               f"{vals[-1]:.3g} (limit {self.grad_limit:g}): updates this large throw "
+                                               "training off. Lower the learning rate, or constrain D with spectral "
+                                               "norm or a gradient penalty (lesson 04).")
+        if self.G is not None and self.real_diversity and self._calls % self.sample_every == 0:
+            ratio = diversity(generate(self.G, 64, self.latent_dim, seed=0, y=self._labels(64))) / self.real_diversity
+            if ratio < self.diversity_floor:
+                self._alarm("collapse", f"G's samples are {ratio:.0%} as diverse as real data: mode collapse — G "
+                                        "produces (nearly) the same output for different codes. See lesson 02's "
+                                        "mode-collapse section; minibatch diversity, WGAN-GP or spectral norm help.")
+
+    def _labels(self, n: int) -> torch.Tensor | None:
+        k = getattr(self.G, "num_classes", None)
+        return torch.arange(n) % k if k else None

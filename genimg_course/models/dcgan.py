@@ -1,0 +1,160 @@
+"""DCGAN (Radford, Metz & Chintala, ICLR 2016) for 28x28, 32x32 and 64x64 images, optionally
+class-conditional (Mirza & Osindero, 2014: the label is appended to z and given to D as extra
+one-hot planes).
+
+Generator: ``z (B, latent_dim)`` → project to ``(B, w·2^(n-1), s, s)`` with a transposed conv,
+then ``n`` stride-2 transposed convs (kernel 4, padding 1: each doubles the size) with BatchNorm
+and ReLU, ``tanh`` at the end so images lie in ``[-1, 1]`` like the scaled real data.
+For 28x28: ``s = 7``, ``n = 2`` (7 → 14 → 28); for 64x64: ``s = 4``, ``n = 4`` (4 → 8 → … → 64).
+
+Discriminator: the mirror image, stride-2 convs with LeakyReLU(0.2) and (optionally) BatchNorm /
+LayerNorm / spectral norm, down to one *logit* per image ``(B,)``: no sigmoid (the loss applies it).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+__all__ = ["DCGANGenerator", "DCGANDiscriminator", "dcgan_init", "check_gan_pair"]
+
+_LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # image size -> (start size s, number of doublings n)
+
+
+def _layout(image_size: int) -> tuple[int, int]:
+    if image_size not in _LAYOUT:
+        raise ValueError(f"image_size must be one of {sorted(_LAYOUT)}, got {image_size!r}")
+    return _LAYOUT[image_size]
+
+
+def _check_int(**kw: int | None) -> None:
+    for k, v in kw.items():
+        if v is not None and (not isinstance(v, int) or v < 1):
+            raise ValueError(f"{k} must be a positive integer, got {v!r}")
+
+
+class DCGANGenerator(nn.Module):
+    """``z (B, latent_dim)`` [, ``y (B,)`` class labels] → images ``(B, channels, S, S)`` in ``[-1, 1]``."""
+
+    def __init__(self, latent_dim: int = 64, width: int = 64, channels: int = 1, image_size: int = 28,
+                 num_classes: int | None = None) -> None:
+        super().__init__()
+        _check_int(latent_dim=latent_dim, width=width, channels=channels, num_classes=num_classes)
+        s, n = _layout(image_size)
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.image_shape = (channels, image_size, image_size)
+        c = width * 2 ** (n - 1)
+        d_in = latent_dim + (num_classes or 0)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(d_in, c, s, 1, 0, bias=False), nn.BatchNorm2d(c), nn.ReLU(True),  # (B, c, s, s)
+        ]
+        for _ in range(n - 1):
+            layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(c // 2), nn.ReLU(True)]
+            c //= 2  # size doubles, channels halve
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=False), nn.Tanh()]  # (B, channels, S, S)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"DCGANGenerator expects z of shape (B, {self.latent_dim}), got {got}")
+        if self.num_classes:
+            if y is None:
+                raise ValueError(f"this generator is conditional ({self.num_classes} classes): pass labels y of shape (B,)")
+            z = torch.cat([z, F.one_hot(y.long(), self.num_classes).to(z.dtype)], 1)
+        elif y is not None:
+            raise ValueError("this generator is not conditional (num_classes=None): do not pass labels")
+        return self.net(z[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images ``(B, channels, S, S)`` [, labels ``(B,)``] → logits ``(B,)``.
+
+    ``norm``: ``"batch"`` (DCGAN), ``"layer"`` (for WGAN-GP, whose per-sample penalty BatchNorm
+    would break) or ``"none"``; ``spectral_norm=True`` wraps every conv (Miyato et al., 2018).
+    """
+
+    def __init__(self, width: int = 64, channels: int = 1, image_size: int = 28, num_classes: int | None = None,
+                 norm: str = "batch", spectral_norm: bool = False) -> None:
+        super().__init__()
+        _check_int(width=width, channels=channels, num_classes=num_classes)
+        if norm not in ("batch", "layer", "none"):
+            raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}")
+        s, n = _layout(image_size)
+        self.num_classes = num_classes
+        self.image_shape = (channels, image_size, image_size)
+        wrap = _sn if spectral_norm else (lambda m: m)
+
+        def normalise(c: int) -> nn.Module:
+            return {"batch": lambda: nn.BatchNorm2d(c), "layer": lambda: nn.GroupNorm(1, c), "none": nn.Identity}[norm]()
+
+        c = width
+        layers: list[nn.Module] = [wrap(nn.Conv2d(channels + (num_classes or 0), c, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        for _ in range(n - 1):
+            layers += [wrap(nn.Conv2d(c, 2 * c, 4, 2, 1, bias=norm == "none")), normalise(2 * c), nn.LeakyReLU(0.2, True)]
+            c *= 2  # size halves, channels double
+        layers.append(wrap(nn.Conv2d(c, 1, s, 1, 0)))  # (B, 1, 1, 1)
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"DCGANDiscriminator expects images of shape (B, {', '.join(map(str, self.image_shape))}), got {got}")
+        if self.num_classes:
+            if y is None:
+                raise ValueError(f"this discriminator is conditional ({self.num_classes} classes): pass labels y of shape (B,)")
+            planes = F.one_hot(y.long(), self.num_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)
+        return self.net(x).flatten()
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN's initialisation: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), bias 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
+            nn.init.normal_(w, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def check_gan_pair(G: nn.Module, D: nn.Module, latent_dim: int | None = None) -> tuple[int, ...]:
+    """Push two latent codes through ``G`` and its images through ``D`` before any training.
+
+    Raises ``ValueError`` naming both shapes when G's images do not fit D, and when D does not
+    return one logit per image. Returns the image shape ``(C, H, W)``.
+    """
+    latent_dim = latent_dim or getattr(G, "latent_dim", None)
+    if not latent_dim:
+        raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
+    p = next(G.parameters())
+    was = G.training, D.training
+    G.eval(), D.eval()
+    try:
+        g_classes, d_classes = getattr(G, "num_classes", None), getattr(D, "num_classes", None)
+        if g_classes != d_classes:
+            raise ValueError(f"the generator has num_classes={g_classes} but the discriminator has num_classes={d_classes}: "
+                             "a conditional GAN needs both conditioned on the same classes")
+        z = torch.randn(2, latent_dim, device=p.device)
+        y = torch.zeros(2, dtype=torch.long, device=p.device) if g_classes else None
+        x = G(z, y) if g_classes else G(z)
+        expected = getattr(D, "image_shape", None)
+        if expected is not None and tuple(x.shape[1:]) != tuple(expected):
+            raise ValueError(f"the generator makes images of shape {tuple(x.shape[1:])} (C, H, W) but the discriminator "
+                             f"expects {tuple(expected)}: change the generator's upsampling or the discriminator's "
+                             "image_size so they agree")
+        try:
+            out = D(x, y) if d_classes else D(x)
+        except RuntimeError as e:
+            raise ValueError(f"the generator makes images of shape {tuple(x.shape[1:])} (C, H, W), which the "
+                             f"discriminator cannot take: {str(e).splitlines()[0]}") from None
+        if out.shape != (2,):
+            raise ValueError(f"the discriminator must return one logit per image, shape (B,) = (2,), got {tuple(out.shape)}")
+        return tuple(x.shape[1:])
+    finally:
+        G.train(was[0]), D.train(was[1])

@@ -1,0 +1,57 @@
+"""MLP generator and discriminator for 2-D toy data (a ring of Gaussians): trains in seconds."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+__all__ = ["MLPGenerator", "MLPDiscriminator"]
+
+
+def _positive(**kw: int) -> None:
+    for k, v in kw.items():
+        if not isinstance(v, int) or v < 1:
+            raise ValueError(f"{k} must be a positive integer, got {v!r}")
+
+
+class MLPGenerator(nn.Module):
+    """``z (B, latent_dim)`` → points ``(B, out_dim)``."""
+
+    def __init__(self, latent_dim: int = 8, hidden: int = 128, out_dim: int = 2, depth: int = 3) -> None:
+        super().__init__()
+        _positive(latent_dim=latent_dim, hidden=hidden, out_dim=out_dim, depth=depth)
+        self.latent_dim, self.out_dim = latent_dim, out_dim
+        layers: list[nn.Module] = []
+        d = latent_dim
+        for _ in range(depth):
+            layers += [nn.Linear(d, hidden), nn.ReLU()]
+            d = hidden
+        layers.append(nn.Linear(d, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"MLPGenerator expects z of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """Points ``(B, in_dim)`` → logits ``(B,)``. ``spectral_norm=True`` wraps every linear layer."""
+
+    def __init__(self, in_dim: int = 2, hidden: int = 128, depth: int = 3, spectral_norm: bool = False) -> None:
+        super().__init__()
+        _positive(in_dim=in_dim, hidden=hidden, depth=depth)
+        self.in_dim = in_dim
+        wrap = _sn if spectral_norm else (lambda m: m)
+        layers: list[nn.Module] = []
+        d = in_dim
+        for _ in range(depth):
+            layers += [wrap(nn.Linear(d, hidden)), nn.LeakyReLU(0.2)]
+            d = hidden
+        layers.append(wrap(nn.Linear(d, 1)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"MLPDiscriminator expects points of shape (B, {self.in_dim}), got {tuple(x.shape)}")
+        return self.net(x).squeeze(1)
