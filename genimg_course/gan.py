@@ -14,11 +14,12 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from .checkpoints import load_shipped
 from .losses import LOSSES, gradient_penalty
-from .models.dcgan import check_gan_pair
+from .models.dcgan import DCGANGenerator, check_gan_pair
 from .train import History, StepContext
 
-__all__ = ["GANTask", "generate", "diversity", "GANDiagnostics", "count_modes"]
+__all__ = ["GANTask", "generate", "diversity", "GANDiagnostics", "count_modes", "load_pretrained"]
 
 
 class GANTask:
@@ -108,6 +109,8 @@ def generate(G: nn.Module, n: int, latent_dim: int | None = None, y: torch.Tenso
     if not latent_dim:
         raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
     conditional = bool(getattr(G, "num_classes", None))
+    if y is not None:
+        y = torch.as_tensor(y)
     if conditional and (y is None or y.shape != (n,)):
         raise ValueError(f"this generator is conditional: pass labels y of shape ({n},), got "
                          f"{None if y is None else tuple(y.shape)}")
@@ -202,3 +205,19 @@ class GANDiagnostics:
     def _labels(self, n: int) -> torch.Tensor | None:
         k = getattr(self.G, "num_classes", None)
         return torch.arange(n) % k if k else None
+
+
+def load_pretrained(name: str = "dcgan_mnist", device: torch.device | str = "cpu") -> DCGANGenerator:
+    """A shipped generator (SHA-256 checked): ``"dcgan_mnist"`` or ``"cgan_mnist"`` (conditional).
+
+    Both are DCGANs (width 32, latent 64) trained longer than a lesson can on a CPU, by
+    ``tools/make_gan_weights.py``. ``G.info`` holds its training steps and measured FID beside
+    the real-vs-real baseline.
+    """
+    if name not in ("dcgan_mnist", "cgan_mnist"):
+        raise ValueError(f"unknown pretrained generator {name!r}: expected 'dcgan_mnist' or 'cgan_mnist'")
+    state = load_shipped(name)
+    G = DCGANGenerator(**state["config"])
+    G.load_state_dict(state["G"])
+    G.info = {k: state[k] for k in ("steps", "fid", "fid_real_vs_real", "fid_samples", "data")}
+    return G.to(device).eval()

@@ -87,6 +87,9 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     """
     if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor):
         raise TypeError("real and fake must be tensors")
+    for name, t in (("real", real), ("fake", fake)):
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be float images (scaled, e.g. with data.to_float), got {t.dtype}")
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     if real.shape[0] == 0:
