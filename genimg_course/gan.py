@@ -164,11 +164,12 @@ class GANDiagnostics:
 
     def __init__(self, G: nn.Module | None = None, real: torch.Tensor | None = None, latent_dim: int | None = None,
                  window: int = 4, grad_limit: float = 1e3, diversity_floor: float = 0.25, sample_every: int = 2,
-                 print_fn: Callable[[str], None] = print) -> None:
+                 warmup_logs: int = 2, print_fn: Callable[[str], None] = print) -> None:
         if window < 2:
             raise ValueError(f"window must be >= 2 logs, got {window}")
         self.G, self.latent_dim = G, latent_dim or getattr(G, "latent_dim", None)
         self.window, self.grad_limit, self.diversity_floor, self.sample_every = window, grad_limit, diversity_floor, sample_every
+        self.warmup_logs = warmup_logs  # early samples start close together: no collapse alarm before this
         self.real_diversity = diversity(real) if real is not None else None
         self.alarms: list[str] = []
         self._print = print_fn
@@ -185,7 +186,7 @@ class GANDiagnostics:
         d, g = v.get("d_loss", []), v.get("g_loss", [])
         if len(d) >= w and all(0 <= x < 0.05 for x in d[-w:]) and g[-1] > g[-w] + 0.5:
             self._alarm("d_wins", f"D's loss has been near 0 for {w} logs while G's loss rose from {g[-w]:.2f} to "
-                                  f"{g[-1]:.2f}: the discriminator wins outright and G gets no useful gradient. Try a "
+                                  f"{g[-1]:.2f}: the discriminator wins outright and G cannot keep up. Try a "
                                   "lower D learning rate, fewer D steps, spectral norm or the hinge loss "
                                   "(lesson 04, 'Stabilising GANs').")
         for name in ("grad_d", "grad_g"):
@@ -195,7 +196,8 @@ class GANDiagnostics:
                                                f"{vals[-1]:.3g} (limit {self.grad_limit:g}): updates this large throw "
                                                "training off. Lower the learning rate, or constrain D with spectral "
                                                "norm or a gradient penalty (lesson 04).")
-        if self.G is not None and self.real_diversity and self._calls % self.sample_every == 0:
+        if (self.G is not None and self.real_diversity and self._calls > self.warmup_logs
+                and self._calls % self.sample_every == 0):
             ratio = diversity(generate(self.G, 64, self.latent_dim, seed=0, y=self._labels(64))) / self.real_diversity
             if ratio < self.diversity_floor:
                 self._alarm("collapse", f"G's samples are {ratio:.0%} as diverse as real data: mode collapse — G "
