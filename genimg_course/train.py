@@ -289,6 +289,8 @@ def fit(
         amp_dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
     ctx = StepContext(device, amp_dtype, scaler)  # type: ignore[arg-type]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels once
     if channels_last is None:
         channels_last = device.type == "cuda"
     if channels_last:
