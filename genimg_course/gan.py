@@ -189,6 +189,11 @@ class GANDiagnostics:
                                   f"{g[-1]:.2f}: the discriminator wins outright and G cannot keep up. Try a "
                                   "lower D learning rate, fewer D steps, spectral norm or the hinge loss "
                                   "(lesson 04, 'Stabilising GANs').")
+        gg, df = v.get("grad_g", []), v.get("d_fake", [])
+        if len(gg) >= w and len(df) >= w and all(a < 1e-2 for a in gg[-w:]) and all(0 <= p < 0.05 for p in df[-w:]):
+            self._alarm("g_vanishing", f"G's gradient norm has stayed below 0.01 for {w} logs while D rejects its "
+                                       "samples: G's loss has saturated and G stops learning. Use the non-saturating "
+                                       "loss -log D(G(z)) (lesson 02, 'Why the original G loss saturates').")
         for name in ("grad_d", "grad_g"):
             vals = v.get(name, [])
             if vals and (not math.isfinite(vals[-1]) or vals[-1] > self.grad_limit):

@@ -52,7 +52,8 @@ class JudgeFeatures(nn.Module):
         x = x.to(dev)
         if x.dtype == torch.uint8:
             x = x.float() / 127.5 - 1.0
-        return self.classifier.features(x.float()).double()
+        # CPU float64: torchmetrics accumulates its sums where the metric lives (the CPU here)
+        return self.classifier.features(x.float()).double().cpu()
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,4 +1,4 @@
-"""Pictures: image grids, loss curves, feature maps and filters, and a live loss plot."""
+"""Pictures: image grids, loss curves, feature maps and filters, a live loss plot and live samples."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -8,7 +8,7 @@ import torch
 
 from .train import History
 
-__all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "LiveLossPlot"]
+__all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "LiveLossPlot", "LiveSamples"]
 
 
 def _images_for_display(images: Any, value_range: tuple[float, float] | None) -> torch.Tensor:
@@ -152,6 +152,75 @@ class LiveLossPlot:
         fig, ax = plt.subplots(figsize=(6, 2.6))
         plot_history(history, self.keys, ax=ax, log_y=self.log_y)
         ax.set_title(f"step {history.steps[-1]}")
+        fig.tight_layout()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)
+
+
+class LiveSamples:
+    """A :func:`genimg_course.train.fit` callback that shows ``G``'s images for a *fixed* batch of
+    latent codes ``z`` ``(n, latent_dim)`` every ``every`` logs, redrawn in place in a notebook
+    (like :class:`LiveLossPlot`). Fixed codes make the pictures comparable from one log to the
+    next: you watch the same samples sharpen. Outside a notebook it does nothing.
+
+    ``y``: ``(n,)`` class labels for a conditional generator (``G.num_classes``). The samples are
+    drawn in eval mode (BatchNorm uses its running statistics) and ``G``'s mode is restored.
+    """
+
+    def __init__(self, G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, every: int = 1,
+                 nrow: int = 8, title: str = "G(z) for fixed z") -> None:
+        if not isinstance(G, torch.nn.Module):
+            raise TypeError(f"G must be a generator (nn.Module), got {type(G).__name__}")
+        latent_dim = getattr(G, "latent_dim", None)
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or (latent_dim and z.shape[1] != latent_dim):
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"z must be fixed latent codes of shape (n, {latent_dim or 'latent_dim'}), got {got}")
+        num_classes = getattr(G, "num_classes", None)
+        if num_classes and (y is None or tuple(y.shape) != (z.shape[0],)):
+            raise ValueError(f"G is conditional ({num_classes} classes): pass labels y of shape ({z.shape[0]},), "
+                             f"got {None if y is None else tuple(y.shape)}")
+        if not num_classes and y is not None:
+            raise ValueError("G is not conditional (no num_classes): do not pass labels y")
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.G, self.z, self.y, self.every, self.nrow, self.title = G, z, y, every, nrow, title
+        self._calls = 0
+        self._handle: Any = None
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        """``G(z)`` (``G(z, y)``) in eval mode, as a float CPU tensor ``(n, C, H, W)``."""
+        device = next(self.G.parameters()).device
+        was = self.G.training
+        self.G.eval()
+        try:
+            z = self.z.to(device)
+            x = self.G(z, self.y.to(device)) if self.y is not None else self.G(z)
+        finally:
+            self.G.train(was)
+        return x.float().cpu()
+
+    def __call__(self, history: History) -> None:
+        self._calls += 1
+        if self._calls % self.every:
+            return
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is None:
+            return
+        x = self.sample()
+        step = history.steps[-1] if history.steps else 0
+        if not torch.isfinite(x).all():  # fit stops a diverged run itself; just do not draw NaNs
+            return
+        rows = -(-x.shape[0] // self.nrow)
+        fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * self.nrow), 0.45 * rows + 0.4))
+        show_images(x, nrow=self.nrow, ax=ax, title=f"{self.title}, step {step}", value_range=(-1.0, 1.0))
         fig.tight_layout()
         if self._handle is None:
             self._handle = display(fig, display_id=True)

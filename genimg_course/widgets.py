@@ -4,6 +4,10 @@
 the input, the output and the output shape. The computation lives in :func:`apply_kernel`, a plain
 function that works (and is tested) without any widget.
 
+:func:`latent_explorer` walks a generator's latent space: a slider moves between two latent codes
+(:func:`interpolate`, linear or spherical), a button draws new codes, and a class dropdown appears
+for a conditional generator.
+
 Each explorer draws once with its default settings when it is built, so a notebook executed
 headless (papermill, nbval, CI) still shows a picture and exercises the code path.
 """
@@ -15,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer"]
+__all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer", "interpolate", "LatentExplorer",
+           "latent_explorer"]
 
 # Classic 3x3 kernels, as cross-correlation weights (what F.conv2d computes).
 KERNELS: dict[str, torch.Tensor] = {
@@ -130,3 +135,173 @@ def conv_explorer(image: Any, kernel: str = "edge x (Sobel)", stride: int = 1, p
         w.observe(update, names="value")
     update()  # draw once with the defaults, so a headless run shows (and tests) a picture
     return W.VBox([W.HBox([kernel_w, stride_w, padding_w]), shape_w, out])
+
+
+def interpolate(z0: torch.Tensor, z1: torch.Tensor, t: Any, method: str = "linear") -> torch.Tensor:
+    """Points between two latent codes ``z0``, ``z1`` ``(D,)`` at fractions ``t`` (a number or a
+    sequence of ``T`` numbers in [0, 1]) → ``(T, D)``.
+
+    ``"linear"``: ``z(t) = (1 - t) z0 + t z1``. ``"slerp"`` (spherical, Shoemake 1985; suggested for
+    GAN latents by White 2016): ``z(t) = sin((1 - t) ω) / sin ω · z0 + sin(t ω) / sin ω · z1`` with
+    ``ω`` the angle between the codes. For Gaussian codes in many dimensions, the linear midpoint is
+    shorter than a typical sample (about ``1/√2`` of its length), while slerp keeps the length
+    typical.
+    """
+    if method not in ("linear", "slerp"):
+        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+    if not (isinstance(z0, torch.Tensor) and isinstance(z1, torch.Tensor)) or z0.dim() != 1 or z0.shape != z1.shape:
+        got = [tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__ for z in (z0, z1)]
+        raise ValueError(f"z0 and z1 must be two latent codes of the same shape (D,), got {got[0]} and {got[1]}")
+    ts = torch.as_tensor(t, dtype=z0.dtype, device=z0.device).reshape(-1, 1)  # (T, 1)
+    if not torch.isfinite(ts).all() or ts.min() < 0 or ts.max() > 1:
+        raise ValueError(f"t must lie in [0, 1], got {t!r}")
+    if method == "slerp":
+        cos = torch.dot(z0 / z0.norm(), z1 / z1.norm()).clamp(-1.0, 1.0)
+        omega = torch.arccos(cos)
+        if float(torch.sin(omega)) > 1e-6:  # (anti)parallel codes: the arc is undefined, fall back to linear
+            return (torch.sin((1 - ts) * omega) * z0 + torch.sin(ts * omega) * z1) / torch.sin(omega)
+    return (1 - ts) * z0 + ts * z1
+
+
+class LatentExplorer:
+    """The object :func:`latent_explorer` returns: its widget (display it, or make it a cell's last
+    expression) and its state, for code and tests: ``z0``, ``z1`` (the two codes), ``strip``
+    (``(steps, C, H, W)`` images along the path, float in [-1, 1]), ``image`` (the current image as
+    an ``(H, W)`` or ``(H, W, 3)`` array in [0, 1]) and the controls ``slider``, ``method``,
+    ``resample_button`` and ``class_dropdown`` (``None`` for an unconditional generator)."""
+
+    def __init__(self, G: torch.nn.Module, num_classes: int | None = None, seed: int = 0, steps: int = 8,
+                 t: float = 0.5, method: str = "linear") -> None:
+        import ipywidgets as W
+
+        if not isinstance(G, torch.nn.Module):
+            raise TypeError(f"G must be a generator (an nn.Module with a latent_dim), got {type(G).__name__}")
+        latent_dim = getattr(G, "latent_dim", None)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"G must have an integer attribute latent_dim (the length of z), got {latent_dim!r}")
+        g_classes = getattr(G, "num_classes", None)
+        if num_classes is not None:
+            if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+                raise ValueError(f"num_classes must be an integer >= 2 or None, got {num_classes!r}")
+            if not g_classes:
+                raise ValueError(f"num_classes={num_classes} but G is not conditional (G.num_classes is "
+                                 f"{g_classes!r}): leave num_classes=None for an unconditional generator")
+            if num_classes != g_classes:
+                raise ValueError(f"num_classes={num_classes} does not match G.num_classes={g_classes}")
+        num_classes = g_classes or None
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 2 <= steps <= 32:
+            raise ValueError(f"steps must be an integer from 2 to 32 (images in the strip), got {steps!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        if method not in ("linear", "slerp"):
+            raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+        if not 0 <= t <= 1:
+            raise ValueError(f"t must lie in [0, 1], got {t!r}")
+        self.G, self.latent_dim, self.num_classes, self.steps = G, latent_dim, num_classes, steps
+        self._rng = torch.Generator().manual_seed(seed)
+        self.z0, self.z1 = self._draw()
+
+        self.slider = W.FloatSlider(value=t, min=0.0, max=1.0, step=0.01, description="t", readout_format=".2f",
+                                    continuous_update=True)
+        self.method = W.ToggleButtons(options=["linear", "slerp"], value=method, description="path")
+        self.resample_button = W.Button(description="resample", tooltip="draw two new latent codes",
+                                        icon="refresh")
+        self.class_dropdown = (W.Dropdown(options=list(range(num_classes)), value=0, description="class")
+                               if num_classes else None)
+        self.info = W.HTML()
+        self.out = W.Output()
+        controls = [self.slider, self.resample_button] + ([self.class_dropdown] if self.class_dropdown else [])
+        self.widget = W.VBox([W.HBox(controls), self.method, self.info, self.out])
+
+        self.slider.observe(lambda _: self._redraw(strip=False), names="value")  # the strip stays: only t moved
+        self.method.observe(self._redraw, names="value")
+        if self.class_dropdown is not None:
+            self.class_dropdown.observe(self._redraw, names="value")
+        self.resample_button.on_click(lambda _: self.resample())
+        self._redraw()  # draw once with the defaults, so a headless run shows (and tests) a picture
+
+    def _draw(self) -> tuple[torch.Tensor, torch.Tensor]:
+        z = torch.randn(2, self.latent_dim, generator=self._rng)
+        return z[0], z[1]
+
+    def resample(self) -> None:
+        """Draw two new latent codes and redraw."""
+        self.z0, self.z1 = self._draw()
+        self._redraw()
+
+    @torch.no_grad()
+    def generate(self, ts: Any) -> torch.Tensor:
+        """Images ``(T, C, H, W)`` (CPU float, G's range) at fractions ``ts`` along the current path."""
+        z = interpolate(self.z0, self.z1, ts, self.method.value)
+        device = next(self.G.parameters()).device
+        was = self.G.training
+        self.G.eval()
+        try:
+            if self.num_classes:
+                label = self.class_dropdown.value if self.class_dropdown is not None else 0
+                y = torch.full((z.shape[0],), label, dtype=torch.long, device=device)
+                x = self.G(z.to(device), y)
+            else:
+                x = self.G(z.to(device))
+        finally:
+            self.G.train(was)
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] not in (1, 3):
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"G must return images (B, 1 or 3, H, W), got {got}")
+        return x.float().cpu()
+
+    def _redraw(self, *_: Any, strip: bool = True) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+        from torchvision.utils import make_grid
+
+        t = float(self.slider.value)
+        if strip or not hasattr(self, "strip"):
+            self.strip = self.generate(torch.linspace(0, 1, self.steps))
+        current = self.generate([t])[0]
+        lo, hi = (-1.0, 1.0) if float(torch.cat([self.strip.flatten(), current.flatten()]).min()) < 0 else (0.0, 1.0)
+        to01 = lambda x: ((x - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+        img = to01(current)
+        self.image = (img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy()
+        z = interpolate(self.z0, self.z1, [t], self.method.value)[0]
+        cls = f", class {self.class_dropdown.value}" if self.class_dropdown is not None else ""
+        self.info.value = (f"z(t) = {'(1 − t)·z0 + t·z1' if self.method.value == 'linear' else 'slerp(z0, z1; t)'}"
+                           f" &nbsp; t = {t:.2f}{cls} &nbsp; |z0| = {self.z0.norm():.2f}, |z1| = {self.z1.norm():.2f}, "
+                           f"|z(t)| = {z.norm():.2f} (typical |z| ≈ √{self.latent_dim} = {self.latent_dim ** 0.5:.2f})")
+        grid = make_grid(to01(self.strip), nrow=self.steps, padding=1, pad_value=1.0)  # (3, h, w)
+        fig, axes = plt.subplots(1, 2, figsize=(min(12.0, 1.0 * self.steps + 2.2), 2.0),
+                                 gridspec_kw=dict(width_ratios=[self.steps, 1.6]))
+        axes[0].imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+        side = self.strip.shape[-1] + 1
+        axes[0].axvline(1 + t * (self.steps - 1) * side + side / 2 - 1, color="tab:red", lw=2, alpha=0.7)
+        axes[0].set_title(f"z0 → z1 in {self.steps} steps ({self.method.value})", fontsize=9)
+        axes[1].imshow(self.image, cmap="gray" if self.image.ndim == 2 else None, vmin=0, vmax=1,
+                       interpolation="nearest")
+        axes[1].set_title(f"t = {t:.2f}", fontsize=9)
+        for ax in axes:
+            ax.set_axis_off()
+        fig.tight_layout()
+        with self.out:
+            self.out.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return (f"LatentExplorer(latent_dim={self.latent_dim}, num_classes={self.num_classes}, steps={self.steps}, "
+                f"t={self.slider.value:.2f}, method={self.method.value!r})")
+
+
+def latent_explorer(G: torch.nn.Module, num_classes: int | None = None, seed: int = 0, steps: int = 8) -> LatentExplorer:
+    """Walk ``G``'s latent space between two random codes: a slider ``t`` in [0, 1] moves along the
+    path ``z(t)`` (linear, or spherical with the "slerp" toggle), the strip shows ``steps`` images
+    from ``z0`` to ``z1`` with the current ``t`` marked, and the image at ``t`` beside it.
+    "resample" draws two new codes; a conditional ``G`` (``G.num_classes``) gets a class dropdown.
+    ``num_classes`` may be given to state what you expect; it must agree with ``G.num_classes``.
+
+    Draws once with its defaults when built, so a notebook executed headless shows a picture.
+    Returns a :class:`LatentExplorer` (display it, or make it a cell's last expression).
+    """
+    return LatentExplorer(G, num_classes=num_classes, seed=seed, steps=steps)
