@@ -56,6 +56,7 @@ def test(extra: list[str]) -> int:
     workers = ["-n", "2", "--dist", "loadfile"] if (os.cpu_count() or 1) >= 2 else []
     if workers:  # one thread per worker (and per kernel it starts): oversubscribed cores slow torch 10x
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning on shared cores
     # unit tests, notebook execution with papermill + figure bands, then every notebook cell as an
     # nbval test item (smoke profile through GENIMG_PROFILE)
     return sh(PY, "-m", "pytest", *workers, "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
