@@ -127,32 +127,31 @@ def plot_filters(weight: torch.Tensor, max_filters: int = 32, title: str | None 
     return fig
 
 
-class LiveLossPlot:
-    """A :func:`genimg_course.train.fit` callback that redraws the loss curves in place in a
-    notebook every ``every`` logs. Outside a notebook it does nothing."""
+class _LiveFigure:
+    """Shared plumbing of the live callbacks: act every ``every`` logs, only inside IPython, and
+    redraw one display in place instead of appending a new figure each time."""
 
-    def __init__(self, keys: Sequence[str] | None = None, every: int = 1, log_y: bool = False) -> None:
-        if every < 1:
+    def __init__(self, every: int) -> None:
+        if not isinstance(every, int) or every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
-        self.keys, self.every, self.log_y = keys, every, log_y
+        self.every = every
         self._calls = 0
         self._handle: Any = None
 
-    def __call__(self, history: History) -> None:
+    def _due(self) -> bool:
+        """Count this call; True when it is a drawing call and a notebook front end is there."""
         self._calls += 1
         if self._calls % self.every:
-            return
+            return False
         try:
             from IPython import get_ipython
-            from IPython.display import display
         except ImportError:
-            return
-        if get_ipython() is None:
-            return
-        fig, ax = plt.subplots(figsize=(6, 2.6))
-        plot_history(history, self.keys, ax=ax, log_y=self.log_y)
-        ax.set_title(f"step {history.steps[-1]}")
-        fig.tight_layout()
+            return False
+        return get_ipython() is not None
+
+    def _show(self, fig: plt.Figure) -> None:
+        from IPython.display import display
+
         if self._handle is None:
             self._handle = display(fig, display_id=True)
         else:
@@ -160,7 +159,25 @@ class LiveLossPlot:
         plt.close(fig)
 
 
-class LiveSamples:
+class LiveLossPlot(_LiveFigure):
+    """A :func:`genimg_course.train.fit` callback that redraws the loss curves in place in a
+    notebook every ``every`` logs. Outside a notebook it does nothing."""
+
+    def __init__(self, keys: Sequence[str] | None = None, every: int = 1, log_y: bool = False) -> None:
+        super().__init__(every)
+        self.keys, self.log_y = keys, log_y
+
+    def __call__(self, history: History) -> None:
+        if not self._due():
+            return
+        fig, ax = plt.subplots(figsize=(6, 2.6))
+        plot_history(history, self.keys, ax=ax, log_y=self.log_y)
+        ax.set_title(f"step {history.steps[-1]}")
+        fig.tight_layout()
+        self._show(fig)
+
+
+class LiveSamples(_LiveFigure):
     """A :func:`genimg_course.train.fit` callback that shows ``G``'s images for a *fixed* batch of
     latent codes ``z`` ``(n, latent_dim)`` every ``every`` logs, redrawn in place in a notebook
     (like :class:`LiveLossPlot`). Fixed codes make the pictures comparable from one log to the
@@ -184,11 +201,8 @@ class LiveSamples:
                              f"got {None if y is None else tuple(y.shape)}")
         if not num_classes and y is not None:
             raise ValueError("G is not conditional (no num_classes): do not pass labels y")
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.G, self.z, self.y, self.every, self.nrow, self.title = G, z, y, every, nrow, title
-        self._calls = 0
-        self._handle: Any = None
+        super().__init__(every)
+        self.G, self.z, self.y, self.nrow, self.title = G, z, y, nrow, title
 
     @torch.no_grad()
     def sample(self) -> torch.Tensor:
@@ -204,15 +218,7 @@ class LiveSamples:
         return x.float().cpu()
 
     def __call__(self, history: History) -> None:
-        self._calls += 1
-        if self._calls % self.every:
-            return
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
-        if get_ipython() is None:
+        if not self._due():
             return
         x = self.sample()
         step = history.steps[-1] if history.steps else 0
@@ -222,8 +228,4 @@ class LiveSamples:
         fig, ax = plt.subplots(figsize=(max(3.0, 0.45 * self.nrow), 0.45 * rows + 0.4))
         show_images(x, nrow=self.nrow, ax=ax, title=f"{self.title}, step {step}", value_range=(-1.0, 1.0))
         fig.tight_layout()
-        if self._handle is None:
-            self._handle = display(fig, display_id=True)
-        else:
-            self._handle.update(fig)
-        plt.close(fig)
+        self._show(fig)

@@ -16,13 +16,15 @@ replacing each marked block with ``raise NotImplementedError()`` (:func:`strip_s
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["CheckResult", "Wrong", "check", "strip_solutions", "BEGIN_SOLUTION", "END_SOLUTION", "close"]
+__all__ = ["CheckResult", "Wrong", "check", "strip_solutions", "BEGIN_SOLUTION", "END_SOLUTION", "close",
+           "expect_signature"]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -88,6 +90,19 @@ def _report(passed: bool, message: str) -> CheckResult:
     text = ("✓ " if passed else "✗ ") + message
     print(text)
     return CheckResult(passed, text)
+
+
+def expect_signature(fn: Any, name: str, signature: str, *args: Any, **kwargs: Any) -> None:
+    """Raise :class:`Wrong` naming the expected signature when the learner's ``fn`` is not a
+    function or cannot take ``args`` / ``kwargs``."""
+    if not callable(fn):
+        raise Wrong(f"expected a function {name}{signature}, got {type(fn).__name__}")
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError as e:
+        raise Wrong(f"{name} must accept {signature}: {e}") from None
+    except ValueError:  # builtins without a signature: just try them
+        pass
 
 
 def close(got: float, expected: float, rel: float = 1e-4, abs_: float = 1e-6) -> bool:

@@ -8,14 +8,13 @@
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import Wrong, check
+from . import Wrong, check, expect_signature
 
 __all__ = [
     "check_conv2d_by_hand",
@@ -53,18 +52,6 @@ def _as_int(value: Any, what: str) -> int:
     return int(value)
 
 
-def _bind(fn: Callable[..., Any], name: str, signature: str, *args: Any, **kwargs: Any) -> None:
-    """Say which signature is expected when the learner's function cannot take our arguments."""
-    if not callable(fn):
-        raise Wrong(f"expected a function {name}{signature}, got {type(fn).__name__}")
-    try:
-        inspect.signature(fn).bind(*args, **kwargs)
-    except TypeError as e:
-        raise Wrong(f"{name} must accept {signature}: {e}") from None
-    except ValueError:  # builtins without a signature: just try them
-        pass
-
-
 def _diagnose(got: list[int], cases: list[tuple], tips: list[tuple[Callable[..., int], str]], default: str) -> str:
     """The tip whose wrong formula reproduces *all* of the learner's answers, else ``default``."""
     for formula, tip in tips:
@@ -76,7 +63,7 @@ def _diagnose(got: list[int], cases: list[tuple], tips: list[tuple[Callable[...,
 @check
 def check_conv_output_size(fn: Callable[[int, int, int, int], int]) -> str:
     """``fn(n, k, p, s)`` must return ``floor((n + 2p - k) / s) + 1`` for all test cases."""
-    _bind(fn, "conv_output_size", "(n, k, p, s)", 28, 3, 1, 1)
+    expect_signature(fn, "conv_output_size", "(n, k, p, s)", 28, 3, 1, 1)
     got = [_as_int(fn(n, k, p, s), f"conv_output_size({n}, {k}, {p}, {s})") for n, k, p, s in _CONV_CASES]
     expected = [(n + 2 * p - k) // s + 1 for n, k, p, s in _CONV_CASES]
     wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]
@@ -115,7 +102,7 @@ def _to_tensor(out: Any, what: str) -> torch.Tensor:
 def check_conv2d_by_hand(fn: Callable[..., Any]) -> str:
     """``fn(x, w, stride=1, padding=0)`` on a 2-D image ``x (H, W)`` and kernel ``w (kh, kw)``
     must equal ``F.conv2d`` (a cross-correlation) with zero padding."""
-    _bind(fn, "conv2d_by_hand", "(x, w, stride=1, padding=0)", torch.zeros(3, 3), torch.zeros(3, 3), stride=1, padding=0)
+    expect_signature(fn, "conv2d_by_hand", "(x, w, stride=1, padding=0)", torch.zeros(3, 3), torch.zeros(3, 3), stride=1, padding=0)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(9, 8, generator=g)
     w = torch.randn(3, 3, generator=g)
@@ -148,7 +135,7 @@ def check_conv2d_by_hand(fn: Callable[..., Any]) -> str:
 @check
 def check_conv_params(fn: Callable[..., int]) -> str:
     """``fn(c_in, c_out, k, bias=True)`` must count the parameters of ``nn.Conv2d(c_in, c_out, k, bias=bias)``."""
-    _bind(fn, "conv_params", "(c_in, c_out, k, bias=True)", 1, 16, 3, bias=True)
+    expect_signature(fn, "conv_params", "(c_in, c_out, k, bias=True)", 1, 16, 3, bias=True)
     cases = [(1, 16, 3, True), (16, 16, 3, False), (3, 64, 5, True), (64, 128, 1, True), (32, 8, 4, False)]
     got = [_as_int(fn(ci, co, k, bias=b), f"conv_params({ci}, {co}, {k}, bias={b})") for ci, co, k, b in cases]
     expected = [sum(p.numel() for p in nn.Conv2d(ci, co, k, bias=b).parameters()) for ci, co, k, b in cases]
@@ -219,7 +206,7 @@ def check_layer_shapes(model: Any, expected: tuple[int, int, int] = (64, 7, 7)) 
 @check
 def check_transposed_output_size(fn: Callable[..., int]) -> str:
     """``fn(n, k, p, s, output_padding=0)`` must return ``(n - 1) s - 2p + k + output_padding``."""
-    _bind(fn, "transposed_output_size", "(n, k, p, s, output_padding=0)", 4, 4, 1, 2, output_padding=0)
+    expect_signature(fn, "transposed_output_size", "(n, k, p, s, output_padding=0)", 4, 4, 1, 2, output_padding=0)
     cases = _TRANSPOSED_CASES
     got = [_as_int(fn(n, k, p, s, output_padding=op), f"transposed_output_size({n}, {k}, {p}, {s}, output_padding={op})")
            for n, k, p, s, op in cases]

@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from typing import Any, Callable, Iterable
@@ -18,7 +17,7 @@ import torch.nn.functional as F
 
 from ..data import ring_centres
 from ..gan import count_modes
-from . import Wrong, check
+from . import Wrong, check, expect_signature
 
 __all__ = ["check_g_loss_nonsaturating", "check_optimal_discriminator", "check_modes_covered",
            "check_collapsed_runs", "mode_clouds"]
@@ -28,17 +27,6 @@ __all__ = ["check_g_loss_nonsaturating", "check_optimal_discriminator", "check_m
 _MODERATE = torch.tensor([-3.0, -1.0, 0.0, 0.5, 2.0, 4.0])
 _SMALL_BATCH = torch.tensor([-2.0, 1.5])
 _EXTREME = torch.tensor([-1000.0, -100.0, -20.0, 0.0, 30.0, 100.0])
-
-
-def _bind(fn: Any, name: str, signature: str, *args: Any) -> None:
-    if not callable(fn):
-        raise Wrong(f"expected a function {name}{signature}, got {type(fn).__name__}")
-    try:
-        inspect.signature(fn).bind(*args)
-    except TypeError as e:
-        raise Wrong(f"{name} must accept {signature}: {e}") from None
-    except ValueError:  # builtins without a signature: just try them
-        pass
 
 
 def _scalar_loss(out: Any, n: int) -> torch.Tensor:
@@ -55,7 +43,7 @@ def _scalar_loss(out: Any, n: int) -> torch.Tensor:
 def check_g_loss_nonsaturating(fn: Callable[[torch.Tensor], torch.Tensor]) -> str:
     """``fn(fake_logits (B,))`` must return ``-mean(log sigmoid(fake_logits))``, computed stably and
     differentiably (``F.softplus(-fake_logits).mean()``)."""
-    _bind(fn, "g_loss", "(fake_logits)", _MODERATE)
+    expect_signature(fn, "g_loss", "(fake_logits)", _MODERATE)
     a = _MODERATE.clone()
     got = float(_scalar_loss(fn(a.clone()), len(a)).detach())
     expected = float(F.softplus(-a).mean())
@@ -127,7 +115,7 @@ def _as_tensor(out: Any, what: str) -> torch.Tensor:
 @check
 def check_optimal_discriminator(fn: Callable[[Any, Any], Any]) -> str:
     """``fn(p_data, p_g)`` (numbers or tensors of densities) must return ``p_data / (p_data + p_g)``."""
-    _bind(fn, "optimal_discriminator", "(p_data, p_g)", 0.3, 0.1)
+    expect_signature(fn, "optimal_discriminator", "(p_data, p_g)", 0.3, 0.1)
     p_data = torch.tensor([0.30, 0.05, 1.20, 0.00, 2.00, 0.40], dtype=torch.float64)
     p_g = torch.tensor([0.10, 0.15, 1.20, 0.50, 0.00, 0.10], dtype=torch.float64)
     expected = p_data / (p_data + p_g)
@@ -161,7 +149,7 @@ def check_optimal_discriminator(fn: Callable[[Any, Any], Any]) -> str:
 def check_modes_covered(fn: Callable[..., Any]) -> str:
     """``fn(points (N, 2), centres (K, 2), radius)`` must count the centres that at least 1 % of the
     points lie within ``radius`` of (each point counted for its nearest centre)."""
-    _bind(fn, "modes_covered", "(points, centres, radius)", torch.zeros(4, 2), torch.zeros(2, 2), 0.25)
+    expect_signature(fn, "modes_covered", "(points, centres, radius)", torch.zeros(4, 2), torch.zeros(2, 2), 0.25)
     cases = _mode_cases()
     for name, points, centres, radius in cases:
         expected = count_modes(points, centres, radius)[0]
@@ -237,7 +225,7 @@ def check_collapsed_runs(answer: Any) -> str:
     """``answer``: the letters of the runs in :func:`mode_clouds` that show mode collapse (here: ``{"C"}``),
     or a function ``answer(clouds) -> letters`` that works them out from the clouds."""
     if callable(answer):
-        _bind(answer, "collapsed_runs", "(clouds)", {})
+        expect_signature(answer, "collapsed_runs", "(clouds)", {})
         answer = answer(mode_clouds())
     got = _letters(answer)
     if got == {"C"}:

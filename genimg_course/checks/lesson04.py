@@ -7,7 +7,6 @@
 """
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 import torch
@@ -15,22 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import d_loss_hinge, d_loss_wasserstein, g_loss_hinge, g_loss_nonsaturating, g_loss_saturating, gradient_penalty
-from . import Wrong, check
+from . import Wrong, check, expect_signature
 
 __all__ = ["check_gradient_penalty", "check_hinge_d_loss", "check_zero_gradient", "ZERO_GRADIENT_CASES"]
 
 _EPS = torch.tensor([0.1, 0.35, 0.5, 0.65, 0.9, 0.2])  # one ε per sample, fixed so answers can be compared
-
-
-def _bind(fn: Any, name: str, signature: str, *args: Any) -> None:
-    if not callable(fn):
-        raise Wrong(f"expected a function {name}{signature}, got {type(fn).__name__}")
-    try:
-        inspect.signature(fn).bind(*args)
-    except TypeError as e:
-        raise Wrong(f"{name} must accept {signature}: {e}") from None
-    except ValueError:  # no signature available: just call it
-        pass
 
 
 def _gp_problem() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -102,7 +90,7 @@ def check_gradient_penalty(fn: Callable[..., torch.Tensor]) -> str:
     """``fn(critic, real, fake, eps)`` must return ``E[(||∇D(x̂)||₂ − 1)²]`` with
     ``x̂ = ε·real + (1 − ε)·fake``, one ε per sample, as a differentiable scalar."""
     critic, real, fake = _gp_problem()
-    _bind(fn, "gradient_penalty_by_hand", "(critic, real, fake, eps)", critic, real, fake, _EPS)
+    expect_signature(fn, "gradient_penalty_by_hand", "(critic, real, fake, eps)", critic, real, fake, _EPS)
     r, f, eps = real.clone(), fake.clone(), _EPS.clone()
     try:
         got = fn(critic, r, f, eps)
@@ -154,7 +142,7 @@ _FAKE = torch.tensor([-2.5, -0.5, 0.4, -0.8, 1.5, -1.2])  # ... and on a fake ba
 @check
 def check_hinge_d_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> str:
     """``fn(real_scores, fake_scores)`` must return ``E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]``."""
-    _bind(fn, "d_loss_hinge_by_hand", "(real_scores, fake_scores)", _REAL, _FAKE)
+    expect_signature(fn, "d_loss_hinge_by_hand", "(real_scores, fake_scores)", _REAL, _FAKE)
     r, f = _REAL.clone().requires_grad_(True), _FAKE.clone().requires_grad_(True)
     got = fn(r, f)
     if not isinstance(got, torch.Tensor):
