@@ -24,7 +24,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # name -> (file in genimg_course/weights, sha256, the script that reproduces it)
 SHIPPED: dict[str, tuple[str, str, str]] = {
-    "dcgan_mnist": ("dcgan_mnist.pt", "37944e679e3c057928158d650d22c1bbd9d0f34f75acb53f4b8f593804304733", "tools/make_gan_weights.py --which dcgan"),
+    "dcgan_mnist": ("dcgan_mnist.pt", "248327c9cebf544fae9c7626c015d43524ced238c868d925131350d0becb84f4", "tools/make_gan_weights.py --which dcgan --steps 6000 --lr 5e-4"),
     "cgan_mnist": ("cgan_mnist.pt", "c5233961e867798cd0a013dbfd52f72686e715eb775159a8665691eafff2563c", "tools/make_gan_weights.py --which cgan"),
     "judge_mnist": ("judge_mnist.pt", "306e02f121db4456f2df8bbcd4e9e3e5fc03fa73285c0e0067814095dbaeb7f9", "tools/make_judge.py"),
 }

@@ -3,11 +3,11 @@
 Lessons 03 and 04 train a DCGAN live, but on a 2-core CPU a few minutes of training gives rough
 digits; these generators show what longer training of the *same* model gives (the lessons say
 which one you are looking at). Both are DCGANs (width 32, latent 64, 28x28) trained with the
-non-saturating loss on the offline MNIST training split (4,000 digits), Adam 2e-4, betas
-(0.5, 0.999), batch 64. After rebuilding, put the printed SHA-256 into SHIPPED in
+non-saturating loss on the offline MNIST training split (4,000 digits), Adam (betas 0.5, 0.999),
+batch 64. After rebuilding, put the printed SHA-256 into SHIPPED in
 genimg_course/checkpoints.py.
 
-    python tools/make_gan_weights.py --which dcgan               # 3,000 steps, ~3 min on 2 quiet cores
+    python tools/make_gan_weights.py --which dcgan --steps 6000 --lr 5e-4   # the shipped DCGAN, ~6 min
     python tools/make_gan_weights.py --which cgan --steps 2000   # the shipped cGAN
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--which", choices=["dcgan", "cgan"], required=True)
     p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate for G and D")
     args = p.parse_args()
     name = f"{args.which}_mnist"
     out = WEIGHTS_DIR / f"{name}.pt"
@@ -39,10 +40,10 @@ def main() -> None:
     G = DCGANGenerator(**config)
     D = DCGANDiscriminator(width=32, num_classes=classes)
     dcgan_init(G), dcgan_init(D)
-    task = GANTask(G, D, loss="nonsaturating")
+    task = GANTask(G, D, loss="nonsaturating", lr_g=args.lr, lr_d=args.lr)
     t0 = time.time()
     hist = fit(task, ResidentBatches(train, 64, seed=0), steps=args.steps, log_every=200, seed=0, desc=name,
-               checkpoint=f"/tmp/{name}_training.pt", checkpoint_every=1000)
+               checkpoint=f"/tmp/{name}_{args.steps}_{args.lr:g}_training.pt", checkpoint_every=1000)
     n = 1000
     y = torch.arange(n) % 10 if classes else None
     fake = generate(G, n, y=y, seed=0)
@@ -50,7 +51,7 @@ def main() -> None:
     score, base = fid(test.images, fake, judge), fid(test.images, train.images[:n], judge)
     print(f"{args.steps} steps in {time.time() - t0:.0f} s; FID (judge, n={n}) {score:.1f} vs real-vs-real {base:.1f}; {hist}")
     state = {"config": config, "G": {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()},
-             "steps": args.steps, "fid": score, "fid_real_vs_real": base, "fid_samples": n, "data": train.source}
+             "steps": args.steps, "lr": args.lr, "fid": score, "fid_real_vs_real": base, "fid_samples": n, "data": train.source}
     save_checkpoint(state, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), sha256 {sha256_file(out)}")
 
