@@ -90,3 +90,59 @@ def _close_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="module")
+def shipped_judge_untouched():
+    """Guard for modules that fake broken judges: none of their tests may change the real shipped file."""
+    from genimg_course import checkpoints
+
+    real = checkpoints.shipped_path("judge_mnist")
+    before = checkpoints.sha256_file(real) if real.exists() else None
+    yield
+    after = checkpoints.sha256_file(real) if real.exists() else None
+    assert after == before, f"{real} was modified by a test"
+
+
+@pytest.fixture
+def judge_copy(monkeypatch, tmp_path):
+    """A copy of the shipped judge in its own weights folder; SHIPPED/WEIGHTS_DIR point at it."""
+    import shutil
+
+    from genimg_course import checkpoints
+
+    real = checkpoints.shipped_path("judge_mnist")
+    if not real.exists():
+        pytest.skip(f"judge not shipped yet: {real}")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    copy = weights / real.name
+    shutil.copyfile(real, copy)
+    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", weights)
+    monkeypatch.setitem(checkpoints.SHIPPED, "judge_mnist", tuple(checkpoints.SHIPPED["judge_mnist"]))
+    return copy
+
+
+@pytest.fixture
+def fake_notebook(monkeypatch):
+    """Pretend a notebook front end is attached: returns ``(shown, updates)``, the figures passed to
+    ``display(..., display_id=True)`` and to the returned handle's ``update``."""
+    import IPython
+    import IPython.display
+    import matplotlib.pyplot as plt
+
+    shown, updates = [], []
+
+    class Handle:
+        def update(self, fig):
+            updates.append(fig)
+
+    def display(fig, display_id=None):
+        assert display_id is True
+        shown.append(fig)
+        return Handle()
+
+    plt.close(plt.figure())  # let pyplot set up its backend before IPython is faked
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    monkeypatch.setattr(IPython.display, "display", display)
+    return shown, updates

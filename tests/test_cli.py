@@ -7,7 +7,6 @@ swapped for a corrupted copy (the shipped file itself is never touched).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +15,9 @@ import pytest
 
 from genimg_course import checkpoints, cli
 
-pytestmark = pytest.mark.usefixtures("isolated")
+pytestmark = pytest.mark.usefixtures("isolated", "shipped_judge_untouched")
 
 REAL_JUDGE = checkpoints.shipped_path("judge_mnist")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shipped_judge_untouched():
-    """Guard: no test in this module may change the real shipped weights file."""
-    before = checkpoints.sha256_file(REAL_JUDGE) if REAL_JUDGE.exists() else None
-    yield
-    after = checkpoints.sha256_file(REAL_JUDGE) if REAL_JUDGE.exists() else None
-    assert after == before, f"{REAL_JUDGE} was modified by a test"
 
 
 def _genimg(*args: str, cwd: Path, home: Path, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess:
@@ -122,18 +112,10 @@ def test_doctor_with_an_unwritable_data_folder_exits_1_and_prints_the_fix(tmp_pa
 
 
 @pytest.fixture
-def corrupted_judge(monkeypatch, tmp_path) -> Path:
+def corrupted_judge(judge_copy) -> Path:
     """A truncated copy of the shipped judge, with SHIPPED/WEIGHTS_DIR pointing at it."""
-    if not REAL_JUDGE.exists():
-        pytest.skip(f"judge not shipped yet: {REAL_JUDGE}")
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    copy = weights / REAL_JUDGE.name
-    shutil.copyfile(REAL_JUDGE, copy)
-    copy.write_bytes(copy.read_bytes()[:1000])
-    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", weights)
-    monkeypatch.setitem(checkpoints.SHIPPED, "judge_mnist", tuple(checkpoints.SHIPPED["judge_mnist"]))
-    return copy
+    judge_copy.write_bytes(judge_copy.read_bytes()[:1000])
+    return judge_copy
 
 
 def test_doctor_with_a_corrupted_judge_returns_1_and_prints_the_problem_and_fix(corrupted_judge, capsys):

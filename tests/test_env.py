@@ -28,20 +28,11 @@ from genimg_course.checks import CheckResult
 from genimg_course.checks.lesson00 import check_to_unit_range
 from genimg_course.env import Item
 
-pytestmark = pytest.mark.usefixtures("isolated")
+pytestmark = pytest.mark.usefixtures("isolated", "shipped_judge_untouched")
 
 PY = env._python()  # the interpreter, spelled as the fix commands spell it
 PAIR_FIX = f"{PY} -m pip install torch==2.14.1 torchvision==0.29.1"
 REAL_JUDGE = checkpoints.shipped_path("judge_mnist")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _shipped_judge_untouched():
-    """Guard: no test in this module may change the real shipped weights file."""
-    before = checkpoints.sha256_file(REAL_JUDGE) if REAL_JUDGE.exists() else None
-    yield
-    after = checkpoints.sha256_file(REAL_JUDGE) if REAL_JUDGE.exists() else None
-    assert after == before, f"{REAL_JUDGE} was modified by a test"
 
 
 def _by_name(items: list[Item]) -> dict[str, Item]:
@@ -452,20 +443,6 @@ def test_default_data_folder_is_labelled_default(monkeypatch):
 # ============================================================================================
 # the judge weights (always on a copy in tmp_path)
 # ============================================================================================
-
-@pytest.fixture
-def judge_copy(monkeypatch, tmp_path) -> Path:
-    """A copy of the shipped judge in its own weights folder; SHIPPED/WEIGHTS_DIR point at it."""
-    if not REAL_JUDGE.exists():
-        pytest.skip(f"judge not shipped yet: {REAL_JUDGE}")
-    weights = tmp_path / "weights"
-    weights.mkdir()
-    copy = weights / REAL_JUDGE.name
-    shutil.copyfile(REAL_JUDGE, copy)
-    monkeypatch.setattr(checkpoints, "WEIGHTS_DIR", weights)
-    monkeypatch.setitem(checkpoints.SHIPPED, "judge_mnist", tuple(checkpoints.SHIPPED["judge_mnist"]))
-    return copy
-
 
 def _register(path: Path, monkeypatch, digest: str | None = None) -> None:
     fname, _, script = checkpoints.SHIPPED["judge_mnist"]

@@ -175,23 +175,8 @@ def test_live_loss_plot_every_must_be_at_least_one():
         LiveLossPlot(every=0)
 
 
-def test_live_loss_plot_in_a_notebook_displays_once_then_updates_in_place(monkeypatch):
-    import IPython
-    import IPython.display
-
-    shown_figs, updates = [], []
-
-    class Handle:
-        def update(self, fig):
-            updates.append(fig)
-
-    def display(fig, display_id=None):
-        assert display_id is True
-        shown_figs.append(fig)
-        return Handle()
-
-    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
-    monkeypatch.setattr(IPython.display, "display", display)
+def test_live_loss_plot_in_a_notebook_displays_once_then_updates_in_place(fake_notebook):
+    shown_figs, updates = fake_notebook
     plot = LiveLossPlot(every=2)
     for n in range(1, 7):
         plot(History(list(range(1, n + 1)), {"loss": [1.0] * n}))

@@ -177,24 +177,8 @@ def test_live_samples_does_nothing_outside_a_notebook():
     assert G.calls == 0 and plt.get_fignums() == []
 
 
-def test_live_samples_in_a_notebook_displays_once_then_updates_in_place(monkeypatch):
-    import IPython
-    import IPython.display
-
-    shown, updates = [], []
-
-    class Handle:
-        def update(self, fig):
-            updates.append(fig)
-
-    def display(fig, display_id=None):
-        assert display_id is True
-        shown.append(fig)
-        return Handle()
-
-    plt.close(plt.figure())  # let pyplot set up its backend before IPython is faked
-    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
-    monkeypatch.setattr(IPython.display, "display", display)
+def test_live_samples_in_a_notebook_displays_once_then_updates_in_place(fake_notebook):
+    shown, updates = fake_notebook
     G = CountingG().train()
     cb = LiveSamples(G, torch.randn(8, 4), every=2)
     for n in range(1, 7):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 __all__ = ["CheckResult", "Wrong", "check", "strip_solutions", "BEGIN_SOLUTION", "END_SOLUTION", "close",
-           "expect_signature"]
+           "expect_signature", "as_int"]
 
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -103,6 +103,21 @@ def expect_signature(fn: Any, name: str, signature: str, *args: Any, **kwargs: A
         raise Wrong(f"{name} must accept {signature}: {e}") from None
     except ValueError:  # builtins without a signature: just try them
         pass
+
+
+def as_int(value: Any, what: str) -> int:
+    """The learner's size or count as an int (a 1-element tensor is accepted); a float — even a
+    whole one — is a hint about ``//``, not a pass."""
+    if hasattr(value, "numel") and hasattr(value, "item") and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Wrong(f"{what} should be an int, got {type(value).__name__} {value!r}")
+    if isinstance(value, float):
+        if value.is_integer():
+            raise Wrong(f"{what} is the float {value!r}: a size is a whole number of pixels; "
+                        "use floor division `//` (or int()) so it is an int")
+        raise Wrong(f"{what} is {value!r}, not a whole number of pixels: use floor division `//`")
+    return int(value)
 
 
 def close(got: float, expected: float, rel: float = 1e-4, abs_: float = 1e-6) -> bool:

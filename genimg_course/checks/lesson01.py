@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import Wrong, check, expect_signature
+from . import Wrong, as_int, check, expect_signature
 
 __all__ = [
     "check_conv2d_by_hand",
@@ -38,20 +38,6 @@ _TRANSPOSED_CASES = [
 ]
 
 
-def _as_int(value: Any, what: str) -> int:
-    """The learner's number as an int; a float that happens to be whole is a hint, not a pass."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Wrong(f"{what} should return an int, got {type(value).__name__} {value!r}")
-    if isinstance(value, float):
-        if value.is_integer():
-            raise Wrong(f"{what} returned the float {value!r}: a size is a whole number of pixels; "
-                        "use floor division `//` (or int()) so it is an int")
-        raise Wrong(f"{what} returned {value!r}, not a whole number: floor the division with `//`")
-    return int(value)
-
-
 def _diagnose(got: list[int], cases: list[tuple], tips: list[tuple[Callable[..., int], str]], default: str) -> str:
     """The tip whose wrong formula reproduces *all* of the learner's answers, else ``default``."""
     for formula, tip in tips:
@@ -64,7 +50,7 @@ def _diagnose(got: list[int], cases: list[tuple], tips: list[tuple[Callable[...,
 def check_conv_output_size(fn: Callable[[int, int, int, int], int]) -> str:
     """``fn(n, k, p, s)`` must return ``floor((n + 2p - k) / s) + 1`` for all test cases."""
     expect_signature(fn, "conv_output_size", "(n, k, p, s)", 28, 3, 1, 1)
-    got = [_as_int(fn(n, k, p, s), f"conv_output_size({n}, {k}, {p}, {s})") for n, k, p, s in _CONV_CASES]
+    got = [as_int(fn(n, k, p, s), f"conv_output_size({n}, {k}, {p}, {s})") for n, k, p, s in _CONV_CASES]
     expected = [(n + 2 * p - k) // s + 1 for n, k, p, s in _CONV_CASES]
     wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]
     if not wrong:
@@ -137,7 +123,7 @@ def check_conv_params(fn: Callable[..., int]) -> str:
     """``fn(c_in, c_out, k, bias=True)`` must count the parameters of ``nn.Conv2d(c_in, c_out, k, bias=bias)``."""
     expect_signature(fn, "conv_params", "(c_in, c_out, k, bias=True)", 1, 16, 3, bias=True)
     cases = [(1, 16, 3, True), (16, 16, 3, False), (3, 64, 5, True), (64, 128, 1, True), (32, 8, 4, False)]
-    got = [_as_int(fn(ci, co, k, bias=b), f"conv_params({ci}, {co}, {k}, bias={b})") for ci, co, k, b in cases]
+    got = [as_int(fn(ci, co, k, bias=b), f"conv_params({ci}, {co}, {k}, bias={b})") for ci, co, k, b in cases]
     expected = [sum(p.numel() for p in nn.Conv2d(ci, co, k, bias=b).parameters()) for ci, co, k, b in cases]
     wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]
     if not wrong:
@@ -208,7 +194,7 @@ def check_transposed_output_size(fn: Callable[..., int]) -> str:
     """``fn(n, k, p, s, output_padding=0)`` must return ``(n - 1) s - 2p + k + output_padding``."""
     expect_signature(fn, "transposed_output_size", "(n, k, p, s, output_padding=0)", 4, 4, 1, 2, output_padding=0)
     cases = _TRANSPOSED_CASES
-    got = [_as_int(fn(n, k, p, s, output_padding=op), f"transposed_output_size({n}, {k}, {p}, {s}, output_padding={op})")
+    got = [as_int(fn(n, k, p, s, output_padding=op), f"transposed_output_size({n}, {k}, {p}, {s}, output_padding={op})")
            for n, k, p, s, op in cases]
     expected = [(n - 1) * s - 2 * p + k + op for n, k, p, s, op in cases]
     wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if g != e]

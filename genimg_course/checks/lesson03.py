@@ -19,7 +19,7 @@ from torch import nn
 
 from ..models.dcgan import check_gan_pair
 from ..models.seed_dcgan import SeedDiscriminator, SeedGenerator
-from . import Wrong, check
+from . import Wrong, as_int, check
 
 __all__ = ["check_transposed_sizes", "check_upsampling_stack", "check_seed_shape_bug", "check_fixed_seed_generator",
            "transposed_size"]
@@ -42,18 +42,6 @@ _STACKS: list[tuple[int, list[tuple[int, int, int, int]]]] = [
 ]
 
 
-def _as_int(value: Any, what: str) -> int:
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Wrong(f"{what} should be an int, got {type(value).__name__} {value!r}")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise Wrong(f"{what} is {value!r}, not a whole number of pixels")
-        raise Wrong(f"{what} is the float {value!r}: a size is a whole number of pixels, make it an int")
-    return int(value)
-
-
 def _sizes(fn: Callable[..., Any], n: int, layers: list[tuple[int, int, int, int]]) -> list[int]:
     got = fn(n, [tuple(layer) for layer in layers])
     if isinstance(got, torch.Tensor):
@@ -63,7 +51,7 @@ def _sizes(fn: Callable[..., Any], n: int, layers: list[tuple[int, int, int, int
                     f"from the input size {n} to the last layer's output")
     if not isinstance(got, (list, tuple)):
         raise Wrong(f"transposed_sizes should return a list of ints, got {type(got).__name__}")
-    return [_as_int(v, f"transposed_sizes({n}, ...)[{i}]") for i, v in enumerate(got)]
+    return [as_int(v, f"transposed_sizes({n}, ...)[{i}]") for i, v in enumerate(got)]
 
 
 def _reference(n: int, layers: list[tuple[int, int, int, int]]) -> list[int]:
@@ -128,7 +116,7 @@ def _layer(spec: Any, i: int) -> tuple[int, int, int, int]:
         return one(spec.kernel_size), one(spec.stride), one(spec.padding), one(spec.output_padding)
     if not isinstance(spec, (tuple, list)) or len(spec) not in (3, 4):
         raise Wrong(f"layer {i} should be a tuple (k, s, p, output_padding), got {spec!r}")
-    vals = [_as_int(v, f"layer {i}'s {name}") for v, name in zip(spec, ("k", "s", "p", "output_padding"))]
+    vals = [as_int(v, f"layer {i}'s {name}") for v, name in zip(spec, ("k", "s", "p", "output_padding"))]
     return tuple(vals + [0] * (4 - len(vals)))  # type: ignore[return-value]
 
 
@@ -184,7 +172,7 @@ def _side(value: Any, what: str) -> int:
         if len(value) == 3 and value[0] != 3:
             raise Wrong(f"{what}: the seed's images have 3 channels (RGB), got {tuple(value)}")
         value = value[-1]
-    return _as_int(value, what)
+    return as_int(value, what)
 
 
 @check
