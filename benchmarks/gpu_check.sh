@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The whole GPU check in one call: benchmarks beside the reference loop, the GAN quality race, and
+# every lesson executed under the gpu profile. Made for a short device lease (about 8 minutes on an
+# H100/H200) and for a teacher's lab GPU alike.
+#
+#   bash benchmarks/gpu_check.sh OUTDIR
+#
+# Needs: python3 with torch (CUDA), torchvision, torchmetrics, matplotlib, scikit-image,
+# scikit-learn, tqdm; papermill + ipykernel + ipywidgets for the lessons (installed from .whl/ when
+# that folder exists); .bench_ref/examples_loop_reference.py for the reference loop; the offline
+# digits cached in data/offline/ (no network needed: GENIMG_OFFLINE=1).
+#
+# Phase 1 runs alone on the card (timings); phase 2 runs the lessons side by side with the settings
+# sweep, so its wall times are upper bounds for a lesson that has the card to itself.
+# Writes OUTDIR/results.tgz (logs, JSON, figures, executed notebooks) and prints a summary.
+set -u
+OUTDIR=${1:-${OUT:-/tmp/gpu_check}}
+W="$OUTDIR/work"
+mkdir -p "$W/bench" "$W/race" "$W/executed" "$W/logs"
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg GENIMG_OFFLINE=1 TQDM_MININTERVAL=5
+T0=$(date +%s)
+stamp() { echo "=== [$(($(date +%s) - T0)) s] $*"; }
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+if [ -d .whl ] && [ -z "${NO_WHEELS:-}" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+python3 -c "import torch, torchvision, torchmetrics; print('torch', torch.__version__, 'torchvision', torchvision.__version__, 'torchmetrics', torchmetrics.__version__, torch.cuda.get_device_name(0))"
+python3 -c "import papermill, ipykernel, ipywidgets; print('papermill', papermill.__version__)" || echo "papermill missing: lessons will fail"
+
+if [ "${BENCH:-1}" = 1 ]; then  # BENCH=0 skips the benchmarks (a CPU dry run of the rest)
+stamp "phase 1: GAN step benchmark + reference loop"
+python3 benchmarks/bench_gan.py --seconds 4 --out "$W/bench" --reference .bench_ref/examples_loop_reference.py \
+    --reference-args "--seconds 5 --only '2 workers,resident bf16 bs64,resident bf16 bs1024,vae'" \
+    >"$W/logs/bench_gan.log" 2>&1
+tail -n 16 "$W/logs/bench_gan.log"
+stamp "phase 1: classifier benchmark"
+python3 benchmarks/bench_classifier.py --seconds 2 --only "w16 bs1024,w32 bs1024" --out "$W/bench" \
+    >"$W/logs/bench_classifier.log" 2>&1
+tail -n 14 "$W/logs/bench_classifier.log"
+fi
+stamp "phase 1: GAN quality race (examples loop vs course, same seconds)"
+python3 benchmarks/gan_race.py --seconds "${RACE_SECONDS:-40}" --out "$W/race" >"$W/logs/gan_race.log" 2>&1
+tail -n 5 "$W/logs/gan_race.log"
+
+stamp "phase 2: lessons under the gpu profile, beside the settings sweep"
+python3 benchmarks/gan_race.py --only sweep --seconds "${SWEEP_SECONDS:-50}" --tag gan_sweep --out "$W/race" \
+    >"$W/logs/gan_sweep.log" 2>&1 &
+for nb in notebooks/[0-9]*.ipynb; do
+    stem=$(basename "$nb" .ipynb)
+    (
+        s=$(date +%s)
+        GENIMG_FIGURES_DIR="$W/executed" python3 -m papermill "$nb" "$W/executed/$stem.ipynb" -p PROFILE "${PROFILE:-gpu}" \
+            --cwd notebooks -k python3 --log-output --no-progress-bar >"$W/logs/$stem.log" 2>&1
+        rc=$?
+        echo "$stem rc=$rc wall_s=$(($(date +%s) - s))" | tee -a "$W/lessons.txt"
+    ) &
+done
+wait
+stamp "done"
+for f in "$W"/executed/*.json; do
+    python3 - "$f" <<'EOF'
+import json, sys
+v = json.load(open(sys.argv[1]))
+keep = {k: v[k] for k in ("lesson", "elapsed_s", "peak_gpu_allocated_gib", "peak_gpu_reserved_gib", "peak_ram_gib",
+                          "fid_live_ratio", "fid_live", "fid_real_vs_real", "fid_samples", "train_steps") if k in v}
+print(json.dumps(keep))
+EOF
+done
+tail -n 12 "$W/logs/gan_sweep.log"
+for stem in $(grep -v "rc=0" "$W/lessons.txt" | cut -d' ' -f1); do
+    echo "--- $stem failed:"; tail -n 25 "$W/logs/$stem.log"
+done
+tar czf "$OUTDIR/results.tgz" -C "$W" . && ls -la "$OUTDIR/results.tgz"
