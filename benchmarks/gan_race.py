@@ -32,7 +32,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -184,7 +183,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=45.0, help="training seconds per contestant")
     p.add_argument("--tiny", action="store_true", help="CPU smoke: 3 s each, n = 100")
     p.add_argument("--only", default="examples,course", help="comma-separated: examples, course, sweep")
-    p.add_argument("--sweep", default="b128-lr2e-4,b512-lr2e-4,b128-lr5e-4,w96-b512-lr2e-4",
+    p.add_argument("--sweep", default="b128-lr2e-4,b512-lr2e-4,b256-lr5e-4,w128-b512-lr2e-4",
                    help="course configs for --only sweep: [wW-]bB-lrLR, comma-separated")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the examples loop")
     p.add_argument("--ema", type=float, default=0.999)
