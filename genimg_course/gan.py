@@ -77,7 +77,8 @@ class GANTask:
         for _ in range(self.n_critic):
             z = self.sample_z(b, x.device)
             with ctx.autocast():
-                fake = self._call(G, z, y)
+                with torch.no_grad():  # D's update needs no graph through G: G's step below makes fresh fakes
+                    fake = self._call(G, z, y)
                 real_out = self._call(D, x, y).float()  # (B,) logits / critic scores
                 fake_out = self._call(D, fake.detach(), y).float()
             d_loss = self.d_loss_fn(real_out, fake_out)
