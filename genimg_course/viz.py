@@ -8,7 +8,8 @@ import torch
 
 from .train import History
 
-__all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "LiveLossPlot", "LiveSamples"]
+__all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "plot_latent_codes", "decode_grid",
+           "LiveLossPlot", "LiveSamples"]
 
 
 def _images_for_display(images: Any, value_range: tuple[float, float] | None) -> torch.Tensor:
@@ -125,6 +126,53 @@ def plot_filters(weight: torch.Tensor, max_filters: int = 32, title: str | None 
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_latent_codes(codes: torch.Tensor, labels: torch.Tensor | None = None, ax: plt.Axes | None = None,
+                      title: str | None = None, max_points: int = 5000) -> plt.Axes:
+    """Scatter 2-D codes ``(N, 2)``, coloured by class ``labels (N,)`` (0..9) when given."""
+    codes = torch.as_tensor(codes).detach().float().cpu()
+    if codes.dim() != 2 or codes.shape[1] != 2:
+        raise ValueError(f"plot_latent_codes draws 2-D codes of shape (N, 2), got {tuple(codes.shape)}: "
+                         "for more dimensions, plot two of them (codes[:, [i, j]])")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.8))
+    codes = codes[:max_points]
+    if labels is None:
+        ax.scatter(codes[:, 0], codes[:, 1], s=4, alpha=0.6)
+    else:
+        labels = torch.as_tensor(labels)[:max_points].cpu()
+        sc = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", vmin=-0.5, vmax=9.5, s=4, alpha=0.7)
+        plt.colorbar(sc, ax=ax, ticks=range(10), label="class")
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+@torch.no_grad()
+def decode_grid(G: torch.nn.Module, n: int = 15, limit: float | None = None, y: int | None = None) -> torch.Tensor:
+    """Decode an ``n x n`` grid of 2-D codes: ``(n * n, C, H, W)`` CPU images, row by row from the top
+    (``z[1]`` high) and left to right (``z[0]`` low to high). ``limit=None`` spaces the grid by the
+    prior's quantiles (``Phi^-1`` of 0.05..0.95, as in Kingma & Welling's figure); a number spaces it
+    evenly in ``[-limit, limit]``. ``G`` maps ``(B, 2)`` codes to images (e.g. ``vae.as_generator()``)."""
+    if getattr(G, "latent_dim", 2) != 2:
+        raise ValueError(f"decode_grid needs a 2-D latent space, got latent_dim={G.latent_dim}")
+    if limit is None:
+        axis = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
+    else:
+        axis = torch.linspace(-limit, limit, n)
+    zx, zy = torch.meshgrid(axis, axis.flip(0), indexing="xy")
+    z = torch.stack([zx.flatten(), zy.flatten()], 1)
+    device = next(G.parameters()).device
+    was = G.training
+    G.eval()
+    args = (z.to(device),) if not getattr(G, "num_classes", None) else (
+        z.to(device), torch.full((z.shape[0],), 0 if y is None else y, dtype=torch.long, device=device))
+    out = G(*args).float().cpu()
+    G.train(was)
+    return out
 
 
 class _LiveFigure:

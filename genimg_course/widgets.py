@@ -6,7 +6,10 @@ function that works (and is tested) without any widget.
 
 :func:`latent_explorer` walks a generator's latent space: a slider moves between two latent codes
 (:func:`interpolate`, linear or spherical), a button draws new codes, and a class dropdown appears
-for a conditional generator.
+for a conditional generator (or a VAE's decoder, starting from the codes of two real images).
+
+:func:`latent_plane_explorer` moves a point through a 2-D latent space with two sliders and shows
+where it sits among the codes of real images and what the decoder makes of it.
 
 Each explorer draws once with its default settings when it is built, so a notebook executed
 headless (papermill, nbval, CI) still shows a picture and exercises the code path.
@@ -20,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer", "interpolate", "LatentExplorer",
-           "latent_explorer"]
+           "latent_explorer", "LatentPlaneExplorer", "latent_plane_explorer"]
 
 # Classic 3x3 kernels, as cross-correlation weights (what F.conv2d computes).
 KERNELS: dict[str, torch.Tensor] = {
@@ -171,7 +174,8 @@ class LatentExplorer:
     ``resample_button`` and ``class_dropdown`` (``None`` for an unconditional generator)."""
 
     def __init__(self, G: torch.nn.Module, num_classes: int | None = None, seed: int = 0, steps: int = 8,
-                 t: float = 0.5, method: str = "linear") -> None:
+                 t: float = 0.5, method: str = "linear", z0: torch.Tensor | None = None,
+                 z1: torch.Tensor | None = None) -> None:
         import ipywidgets as W
 
         if not isinstance(G, torch.nn.Module):
@@ -200,6 +204,14 @@ class LatentExplorer:
         self.G, self.latent_dim, self.num_classes, self.steps = G, latent_dim, num_classes, steps
         self._rng = torch.Generator().manual_seed(seed)
         self.z0, self.z1 = self._draw()
+        if (z0 is None) != (z1 is None):
+            raise ValueError("pass both z0 and z1 (the two ends of the path), or neither")
+        if z0 is not None:
+            for name, z in (("z0", z0), ("z1", z1)):
+                if not isinstance(z, torch.Tensor) or z.shape != (latent_dim,):
+                    got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+                    raise ValueError(f"{name} must be one code of shape ({latent_dim},), got {got}")
+            self.z0, self.z1 = z0.detach().float().cpu(), z1.detach().float().cpu()
 
         self.slider = W.FloatSlider(value=t, min=0.0, max=1.0, step=0.01, description="t", readout_format=".2f",
                                     continuous_update=True)
@@ -294,14 +306,96 @@ class LatentExplorer:
                 f"t={self.slider.value:.2f}, method={self.method.value!r})")
 
 
-def latent_explorer(G: torch.nn.Module, num_classes: int | None = None, seed: int = 0, steps: int = 8) -> LatentExplorer:
+def latent_explorer(G: torch.nn.Module, num_classes: int | None = None, seed: int = 0, steps: int = 8,
+                    z0: torch.Tensor | None = None, z1: torch.Tensor | None = None) -> LatentExplorer:
     """Walk ``G``'s latent space between two random codes: a slider ``t`` in [0, 1] moves along the
     path ``z(t)`` (linear, or spherical with the "slerp" toggle), the strip shows ``steps`` images
     from ``z0`` to ``z1`` with the current ``t`` marked, and the image at ``t`` beside it.
     "resample" draws two new codes; a conditional ``G`` (``G.num_classes``) gets a class dropdown.
     ``num_classes`` may be given to state what you expect; it must agree with ``G.num_classes``.
+    ``z0``, ``z1`` (each ``(latent_dim,)``) start the path at given codes, e.g. a VAE's encodings
+    of two real images.
 
     Draws once with its defaults when built, so a notebook executed headless shows a picture.
     Returns a :class:`LatentExplorer` (display it, or make it a cell's last expression).
     """
-    return LatentExplorer(G, num_classes=num_classes, seed=seed, steps=steps)
+    return LatentExplorer(G, num_classes=num_classes, seed=seed, steps=steps, z0=z0, z1=z1)
+
+
+class LatentPlaneExplorer:
+    """The object :func:`latent_plane_explorer` returns: ``widget``, the sliders ``z0_slider`` and
+    ``z1_slider``, ``z`` (the current code, ``(2,)``) and ``image`` (the decoded image, ``(H, W)`` in [0, 1])."""
+
+    def __init__(self, G: torch.nn.Module, codes: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                 limit: float = 3.0, z: tuple[float, float] = (0.0, 0.0)) -> None:
+        import ipywidgets as W
+
+        if getattr(G, "latent_dim", None) != 2:
+            raise ValueError(f"latent_plane_explorer needs a generator with a 2-D latent space (G.latent_dim == 2), "
+                             f"got latent_dim={getattr(G, 'latent_dim', None)!r}")
+        if codes is not None:
+            codes = torch.as_tensor(codes).detach().float().cpu()
+            if codes.dim() != 2 or codes.shape[1] != 2:
+                raise ValueError(f"codes must be (N, 2) latent codes of real images, got {tuple(codes.shape)}")
+        if not limit > 0:
+            raise ValueError(f"limit must be positive, got {limit!r}")
+        self.G, self.codes, self.labels, self.limit = G, codes, labels, float(limit)
+        kw = dict(min=-limit, max=limit, step=0.05, readout_format=".2f", continuous_update=True)
+        self.z0_slider = W.FloatSlider(value=z[0], description="z[0]", **kw)
+        self.z1_slider = W.FloatSlider(value=z[1], description="z[1]", **kw)
+        self.out = W.Output()
+        self.widget = W.VBox([W.HBox([self.z0_slider, self.z1_slider]), self.out])
+        for sl in (self.z0_slider, self.z1_slider):
+            sl.observe(self._redraw, names="value")
+        self._redraw()
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``(2,)`` code → ``(H, W)`` image in [0, 1] (CPU)."""
+        device = next(self.G.parameters()).device
+        was = self.G.training
+        self.G.eval()
+        try:
+            x = self.G(z[None].to(device)).float().cpu()[0]
+        finally:
+            self.G.train(was)
+        return (x[0] if x.shape[0] == 1 else x.mean(0)).clamp(0, 1)
+
+    def _redraw(self, *_: Any) -> None:
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        from .viz import plot_latent_codes
+
+        self.z = torch.tensor([self.z0_slider.value, self.z1_slider.value], dtype=torch.float32)
+        self.image = self.decode(self.z).numpy()
+        fig, axes = plt.subplots(1, 2, figsize=(7.5, 3.2), gridspec_kw=dict(width_ratios=[1.5, 1]))
+        if self.codes is not None:
+            plot_latent_codes(self.codes, self.labels, ax=axes[0])
+        axes[0].plot(*self.z.tolist(), marker="x", color="red", markersize=12, mew=3)
+        axes[0].set_xlim(-self.limit, self.limit)
+        axes[0].set_ylim(-self.limit, self.limit)
+        axes[0].set_title("codes of real images; x = your z", fontsize=9)
+        axes[1].imshow(self.image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[1].set_title(f"decoder(z), z = ({self.z[0]:.2f}, {self.z[1]:.2f})", fontsize=9)
+        axes[1].set_axis_off()
+        fig.tight_layout()
+        with self.out:
+            self.out.clear_output(wait=True)
+            display(fig)
+        plt.close(fig)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"LatentPlaneExplorer(z=({self.z[0]:.2f}, {self.z[1]:.2f}), limit={self.limit:g})"
+
+
+def latent_plane_explorer(G: torch.nn.Module, codes: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                          limit: float = 3.0) -> LatentPlaneExplorer:
+    """Two sliders move a code ``z = (z[0], z[1])`` through a 2-D latent space; the left panel shows
+    it among ``codes`` ``(N, 2)`` of real images (coloured by ``labels``), the right one what ``G``
+    decodes there. ``G``: a generator with ``latent_dim == 2``, e.g. ``vae.as_generator()``. Draws once
+    with ``z = (0, 0)`` when built, so a headless run shows a picture."""
+    return LatentPlaneExplorer(G, codes, labels, limit)

@@ -224,3 +224,45 @@ def test_moving_the_slider_keeps_the_strip_and_only_redraws_the_current_image(G)
     assert e.strip is strip
     e.method.value = "slerp"  # a new path: a new strip
     assert e.strip is not strip
+
+
+# ---------------------------------------------------------------- VAE latent spaces (lesson 05)
+def test_the_path_can_start_at_given_codes(G):
+    z0, z1 = torch.zeros(G.latent_dim), torch.ones(G.latent_dim)
+    ex = latent_explorer(G, z0=z0, z1=z1)
+    assert torch.equal(ex.z0, z0) and torch.equal(ex.z1, z1)
+    with pytest.raises(ValueError, match="both z0 and z1"):
+        latent_explorer(G, z0=z0)
+    with pytest.raises(ValueError, match=r"shape \(%d,\)" % G.latent_dim):
+        latent_explorer(G, z0=torch.zeros(3, 2), z1=z1)
+
+
+def test_the_plane_explorer_decodes_where_the_sliders_point():
+    from genimg_course.models import ConvVAE
+    from genimg_course.widgets import latent_plane_explorer
+
+    torch.manual_seed(0)
+    vae = ConvVAE(latent_dim=2, width=8, hidden=32)
+    ex = latent_plane_explorer(vae.as_generator(), codes=torch.randn(50, 2), labels=torch.arange(50) % 10)
+    first = ex.image.copy()
+    assert first.shape == (28, 28) and 0 <= first.min() and first.max() <= 1
+    ex.z0_slider.value, ex.z1_slider.value = 2.5, -2.5
+    assert torch.allclose(ex.z, torch.tensor([2.5, -2.5])) and not np.allclose(ex.image, first)
+
+
+def test_the_plane_explorer_needs_a_2d_latent_space():
+    from genimg_course.models import ConvVAE
+    from genimg_course.widgets import latent_plane_explorer
+
+    with pytest.raises(ValueError, match="2-D latent space"):
+        latent_plane_explorer(ConvVAE(latent_dim=3).as_generator())
+
+
+def test_decode_grid_spans_the_prior_row_by_row():
+    from genimg_course.models import ConvVAE
+    from genimg_course.viz import decode_grid, plot_latent_codes
+
+    grid = decode_grid(ConvVAE(latent_dim=2, width=8, hidden=32).as_generator(), n=5)
+    assert grid.shape == (25, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"\(N, 2\)"):
+        plot_latent_codes(torch.zeros(4, 3))

@@ -1,0 +1,195 @@
+"""Autoencoders and variational autoencoders for 28x28 digits (lesson 05).
+
+* :class:`ConvAutoencoder` — ``x → z → x̂``, deterministic: a compressor, not a generative model.
+* :class:`ConvVAE` — the encoder outputs ``q(z|x) = N(mu, diag(exp(logvar)))``, the decoder
+  Bernoulli logits of ``p(x|z)``; ``num_classes`` makes it a conditional VAE (Sohn et al., 2015).
+* :class:`MLPVAE` — the pytorch/examples VAE (784-400-20), the benchmark's model.
+
+Every decoder returns **logits** ``(B, 1, 28, 28)``: ``sigmoid(logits)`` is the mean image, and the
+loss uses ``binary_cross_entropy_with_logits``, which never takes ``log 0``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ConvEncoder", "ConvDecoder", "ConvAutoencoder", "ConvVAE", "MLPVAE", "VAEGenerator"]
+
+
+def _check_int(**kw: int | None) -> None:
+    for name, v in kw.items():
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def _check_images(x: torch.Tensor, who: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{who} expects images of shape (B, 1, 28, 28), got {got}")
+
+
+def _one_hot(y: torch.Tensor | None, num_classes: int | None, who: str, dtype: torch.dtype) -> torch.Tensor | None:
+    if num_classes is None:
+        if y is not None:
+            raise ValueError(f"{who} is not conditional (num_classes=None): do not pass labels")
+        return None
+    if y is None:
+        raise ValueError(f"{who} is conditional ({num_classes} classes): pass labels y of shape (B,)")
+    return F.one_hot(y.long(), num_classes).to(dtype)
+
+
+class ConvEncoder(nn.Module):
+    """Images ``(B, 1, 28, 28)`` [, labels ``(B,)``] → ``(B, out_dim)`` (``out_dim = 2 * latent_dim``
+    for a VAE: mean and log-variance side by side)."""
+
+    def __init__(self, out_dim: int, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
+        super().__init__()
+        _check_int(out_dim=out_dim, width=width, hidden=hidden, num_classes=num_classes)
+        self.num_classes = num_classes
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, width, 4, 2, 1), nn.ReLU(True),  # (B, w, 14, 14)
+            nn.Conv2d(width, 2 * width, 4, 2, 1), nn.ReLU(True),  # (B, 2w, 7, 7)
+            nn.Flatten(),  # (B, 2w * 49)
+        )
+        self.fc = nn.Sequential(nn.Linear(2 * width * 49 + (num_classes or 0), hidden), nn.ReLU(True),
+                                nn.Linear(hidden, out_dim))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.conv(x)
+        c = _one_hot(y, self.num_classes, "this encoder", h.dtype)
+        return self.fc(h if c is None else torch.cat([h, c], 1))
+
+
+class ConvDecoder(nn.Module):
+    """Codes ``(B, latent_dim)`` [, labels ``(B,)``] → Bernoulli logits ``(B, 1, 28, 28)``."""
+
+    def __init__(self, latent_dim: int, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
+        super().__init__()
+        _check_int(latent_dim=latent_dim, width=width, hidden=hidden, num_classes=num_classes)
+        self.latent_dim, self.num_classes, self.width = latent_dim, num_classes, width
+        self.fc = nn.Sequential(nn.Linear(latent_dim + (num_classes or 0), hidden), nn.ReLU(True),
+                                nn.Linear(hidden, 2 * width * 49), nn.ReLU(True))
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.ReLU(True),  # (B, w, 14, 14)
+            nn.ConvTranspose2d(width, 1, 4, 2, 1),  # (B, 1, 28, 28) logits
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"the decoder expects codes z of shape (B, {self.latent_dim}), got {got}")
+        c = _one_hot(y, self.num_classes, "this decoder", z.dtype)
+        h = self.fc(z if c is None else torch.cat([z, c], 1))
+        return self.deconv(h.view(-1, 2 * self.width, 7, 7))
+
+
+class ConvAutoencoder(nn.Module):
+    """``x (B, 1, 28, 28)`` → code ``z (B, latent_dim)`` → logits ``(B, 1, 28, 28)``. No distribution
+    anywhere: nothing says which codes the decoder has learned to decode."""
+
+    def __init__(self, latent_dim: int = 2, width: int = 32, hidden: int = 256) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, None
+        self.encoder = ConvEncoder(latent_dim, width, hidden)
+        self.decoder = ConvDecoder(latent_dim, width, hidden)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        _check_images(x, "ConvAutoencoder")
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns ``(logits (B, 1, 28, 28), z (B, latent_dim))``."""
+        z = self.encode(x)
+        return self.decode(z), z
+
+
+class ConvVAE(nn.Module):
+    """Variational autoencoder (Kingma & Welling, ICLR 2014) for ``(B, 1, 28, 28)`` images in [0, 1].
+
+    ``forward(x[, y])`` returns ``(logits, mu, logvar, z)``: decoder logits ``(B, 1, 28, 28)`` of
+    ``p(x|z)``, the posterior's mean and log-variance ``(B, latent_dim)``, and the sampled
+    ``z = mu + exp(logvar / 2) * eps`` (the reparameterisation trick)."""
+
+    def __init__(self, latent_dim: int = 16, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
+        super().__init__()
+        _check_int(latent_dim=latent_dim)
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.encoder = ConvEncoder(2 * latent_dim, width, hidden, num_classes)
+        self.decoder = ConvDecoder(latent_dim, width, hidden, num_classes)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, logvar)``, each ``(B, latent_dim)``."""
+        _check_images(x, "ConvVAE")
+        mu, logvar = self.encoder(x, y).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Bernoulli logits ``(B, 1, 28, 28)``."""
+        return self.decoder(z, y)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x, y)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.decode(z, y), mu, logvar, z
+
+    @torch.no_grad()
+    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
+        """``n`` mean images ``sigmoid(decode(z))``, ``z ~ N(0, I)``: CPU float ``(n, 1, 28, 28)`` in [0, 1]."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        device = next(self.parameters()).device
+        z = torch.randn(n, self.latent_dim, generator=gen).to(device)
+        was = self.training
+        self.eval()
+        out = torch.cat([torch.sigmoid(self.decode(z[i:i + 500], None if y is None else y[i:i + 500].to(device))).float().cpu()
+                         for i in range(0, n, 500)])
+        self.train(was)
+        return out
+
+    def as_generator(self) -> "VAEGenerator":
+        """The decoder as a generator ``z → mean image in [0, 1]``, for the latent explorers."""
+        return VAEGenerator(self)
+
+
+class VAEGenerator(nn.Module):
+    """``z (B, latent_dim)`` [, ``y``] → ``sigmoid(decoder logits)`` ``(B, 1, 28, 28)`` in [0, 1]:
+    a VAE's (or autoencoder's) decoder seen as a generator."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.latent_dim = model.latent_dim
+        self.num_classes = getattr(model, "num_classes", None)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.model.decode(z, y) if self.num_classes else self.model.decode(z)
+        return torch.sigmoid(logits)
+
+
+class MLPVAE(nn.Module):
+    """The pytorch/examples VAE: 784 → 400 → (mu, logvar) of 20 → 400 → 784 logits. Same interface
+    as :class:`ConvVAE` (images ``(B, 1, 28, 28)`` in, logits of the same shape out)."""
+
+    def __init__(self, latent_dim: int = 20, hidden: int = 400) -> None:
+        super().__init__()
+        _check_int(latent_dim=latent_dim, hidden=hidden)
+        self.latent_dim, self.num_classes = latent_dim, None
+        self.fc1, self.fc2 = nn.Linear(784, hidden), nn.Linear(hidden, 2 * latent_dim)
+        self.fc3, self.fc4 = nn.Linear(latent_dim, hidden), nn.Linear(hidden, 784)
+
+    def encode(self, x: torch.Tensor, y: None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        _check_images(x, "MLPVAE")
+        mu, logvar = self.fc2(F.relu(self.fc1(x.flatten(1)))).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        return self.fc4(F.relu(self.fc3(z))).view(-1, 1, 28, 28)
+
+    def forward(self, x: torch.Tensor, y: None = None):
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.decode(z), mu, logvar, z

@@ -1,0 +1,259 @@
+"""The VAE's machinery (lesson 05): the ELBO's terms, the reparameterisation trick, a training task,
+and the importance-sampled likelihood that measures a VAE in nats.
+
+For an image ``x`` (784 pixels in {0, 1}) and a code ``z`` of ``latent_dim`` numbers:
+
+    log p(x) >= ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z))
+                          (-reconstruction)          (rate, closed form below)
+
+with ``q(z|x) = N(mu, diag(sigma^2))`` from the encoder, ``p(z) = N(0, I)`` and ``p(x|z)`` a product
+of Bernoullis whose logits the decoder returns. Kingma & Welling (ICLR 2014); Rezende, Mohamed &
+Wierstra (ICML 2014). Nothing adversarial is involved.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .train import StepContext
+
+__all__ = ["reparameterize", "gaussian_kl", "bernoulli_nll", "check_unit_range", "binarize", "VAETask",
+           "AETask", "iwae_nll", "elbo_per_image", "kl_per_dim", "encode_mean"]
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+    """``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)``, ``eps ~ N(0, I)`` (drawn if not
+    given): the randomness sits in ``eps``, so gradients reach ``mu`` and ``logvar``. ``(B, D)``."""
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag(exp(logvar))) || N(0, I))`` per dimension, ``(B, D)``, in nats:
+    ``0.5 * (mu^2 + sigma^2 - 1 - log sigma^2)``. Sum over ``D`` for the KL of the code."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def check_unit_range(x: torch.Tensor, what: str = "x") -> None:
+    """Fail with a clear message unless ``x`` is float in [0, 1] — the range of a Bernoulli decoder's
+    targets. Costs one host sync: call it once, not every step."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{what} must be a tensor of images in [0, 1], got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be float images in [0, 1] for a Bernoulli decoder, got {x.dtype} "
+                        "(uint8 0..255?): use to_float(images, value_range=(0, 1)) or ResidentBatches(..., value_range=(0, 1))")
+    lo, hi = (float(v) for v in torch.aminmax(x.detach()))
+    if lo < 0.0 or hi > 1.0:
+        hint = ("values above 1 look like 0..255 pixels: divide by 255 (value_range=(0, 1))" if hi > 1.0 else
+                "values below 0 look like [-1, 1] images, the range of a tanh GAN: use value_range=(0, 1) for a VAE")
+        raise ValueError(f"{what} must lie in [0, 1] (a Bernoulli decoder's targets are pixel probabilities), "
+                         f"got values from {lo:.3g} to {hi:.3g}: {hint}")
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor, check: bool = True) -> torch.Tensor:
+    """``-log p(x|z)`` per image ``(B,)`` in nats: binary cross-entropy summed over the pixels (not
+    averaged: the ELBO is a sum over pixels). ``logits`` and ``x`` are ``(B, 1, 28, 28)``; ``x`` in [0, 1]
+    (checked unless ``check=False``, which avoids a host sync inside a training step)."""
+    if logits.shape != x.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and images {tuple(x.shape)} must have the same shape")
+    if check:
+        check_unit_range(x)
+    return F.binary_cross_entropy_with_logits(logits.float(), x.float(), reduction="none").flatten(1).sum(1)
+
+
+def binarize(x: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    """Pixels drawn as ``Bernoulli(x)``: ``x`` float in [0, 1] → float in {0, 1}, same shape.
+    With ``seed``, the same draw every time (a fixed binarised test set)."""
+    check_unit_range(x)
+    gen = None
+    if seed is not None:
+        gen = torch.Generator(device=x.device).manual_seed(seed)
+    return torch.bernoulli(x, generator=gen)
+
+
+class VAETask:
+    """One ELBO step on a batch ``x`` (float ``(B, 1, 28, 28)`` in [0, 1], e.g. from
+    ``ResidentBatches(..., value_range=(0, 1))``) or ``(x, y)``.
+
+    ``loss = reconstruction + beta * KL`` averaged over the batch (``beta=1``: the negative ELBO;
+    Higgins et al. 2017 for ``beta != 1``). ``binarize=True`` draws the pixels as Bernoulli(x) every
+    step (dynamic binarisation), the data on which published MNIST likelihoods are measured. The
+    first batch's range is checked (one host sync); later steps never sync.
+    Logs ``loss``, ``recon``, ``kl`` and ``elbo`` (nats per image)."""
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, beta: float = 1.0, binarize: bool = True,
+                 conditional: bool | None = None) -> None:
+        if not lr > 0:
+            raise ValueError(f"lr must be positive, got {lr!r}")
+        if not beta >= 0:
+            raise ValueError(f"beta must be >= 0, got {beta!r}")
+        self.model, self.beta, self.binarize = model, float(beta), binarize
+        self.conditional = bool(getattr(model, "num_classes", None)) if conditional is None else conditional
+        device = next(model.parameters()).device
+        fused = {"fused": True} if device.type == "cuda" else {}
+        self.modules = {"model": model}
+        self.optimizers = {"model": torch.optim.Adam(model.parameters(), lr=lr, **fused)}
+        self._checked = False
+        self.divergence_hint = "lower the learning rate, or check that the images are in [0, 1]"
+
+    def _batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+        if not self._checked:
+            check_unit_range(x, "the training images")
+            if self.conditional and y is None:
+                raise ValueError("a conditional VAE needs (x, y) batches with class labels y")
+            self._checked = True
+        if self.binarize:
+            x = torch.bernoulli(x)
+        return x, (y if self.conditional else None)
+
+    def losses(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        logits, mu, logvar, _ = self.model(x, y) if self.conditional else self.model(x)
+        recon = bernoulli_nll(logits, x, check=False).mean()
+        kl = gaussian_kl(mu.float(), logvar.float()).sum(1).mean()
+        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
+
+    def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
+        x, y = self._batch(batch)
+        self.model.train()
+        with ctx.autocast():
+            out = self.losses(x, y)
+        ctx.update(out["loss"], self.optimizers["model"])
+        return {k: v.detach() for k, v in out.items()}
+
+
+class AETask(VAETask):
+    """A plain autoencoder's step: ``loss = recon`` (binary cross-entropy summed over pixels), no KL.
+    The model returns ``(logits, z)``."""
+
+    def __init__(self, model: nn.Module, lr: float = 1e-3, binarize: bool = False) -> None:
+        super().__init__(model, lr=lr, beta=0.0, binarize=binarize, conditional=False)
+
+    def losses(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        logits, _ = self.model(x)
+        recon = bernoulli_nll(logits, x, check=False).mean()
+        return {"loss": recon, "recon": recon}
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int):
+    for i in range(0, x.shape[0], batch_size):
+        yield x[i:i + batch_size], (None if y is None else y[i:i + batch_size])
+
+
+def _prepare(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None):
+    check_unit_range(x, "x")
+    device = next(model.parameters()).device
+    conditional = bool(getattr(model, "num_classes", None))
+    if conditional and y is None:
+        raise ValueError("this VAE is conditional: pass the labels y")
+    return device, conditional
+
+
+@torch.no_grad()
+def elbo_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 500,
+                   seed: int = 0) -> dict[str, torch.Tensor]:
+    """One-sample ELBO, reconstruction and KL per image (CPU float64 ``(N,)``, nats) of binary
+    images ``x`` ``(N, 1, 28, 28)``."""
+    device, conditional = _prepare(model, x, y)
+    torch.manual_seed(seed)
+    was = model.training
+    model.eval()
+    recon, kl = [], []
+    for xb, yb in _batches(x, y, batch_size):
+        xb = xb.to(device)
+        args = (xb, yb.to(device)) if conditional else (xb,)
+        logits, mu, logvar, _ = model(*args)
+        recon.append(bernoulli_nll(logits, xb, check=False).double().cpu())
+        kl.append(gaussian_kl(mu.double(), logvar.double()).sum(1).cpu())
+    model.train(was)
+    r, k = torch.cat(recon), torch.cat(kl)
+    return {"elbo": -(r + k), "recon": r, "kl": k}
+
+
+@torch.no_grad()
+def iwae_nll(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, K: int = 100,
+             batch_size: int = 100, seed: int = 0) -> torch.Tensor:
+    """Importance-sampled ``-log p(x)`` per image, CPU float64 ``(N,)`` in nats (Burda, Grosse &
+    Salakhutdinov, ICLR 2016):
+
+        log p(x) ≈ log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x),   z_k ~ q(z|x)
+
+    a lower bound on ``log p(x)`` that tightens as ``K`` grows (K = 1 is the ELBO). ``x`` are
+    binary images ``(N, 1, 28, 28)``."""
+    if isinstance(K, bool) or not isinstance(K, int) or K < 1:
+        raise ValueError(f"K (importance samples per image) must be a positive integer, got {K!r}")
+    device, conditional = _prepare(model, x, y)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    was = model.training
+    model.eval()
+    out = []
+    chunk = max(1, batch_size)
+    for xb, yb in _batches(x, y, chunk):
+        xb = xb.to(device)
+        yb = yb.to(device) if (conditional and yb is not None) else None
+        mu, logvar = model.encode(xb, yb) if conditional else model.encode(xb)
+        mu, logvar = mu.double(), logvar.double()
+        std = torch.exp(0.5 * logvar)
+        log_w = []
+        for _ in range(K):
+            eps = torch.randn(mu.shape, generator=gen, device=device, dtype=mu.dtype)
+            z = mu + std * eps
+            logits = model.decode(z.float(), yb) if conditional else model.decode(z.float())
+            log_px_z = -bernoulli_nll(logits, xb, check=False).double()
+            log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(1)
+            log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(1)
+            log_w.append(log_px_z + log_pz - log_qz)
+        lw = torch.stack(log_w, 1)  # (B, K)
+        out.append(-(torch.logsumexp(lw, 1) - math.log(K)).cpu())
+    model.train(was)
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def encode_mean(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
+    """Posterior means ``mu`` (or an autoencoder's codes) of images ``(N, 1, 28, 28)`` in [0, 1]:
+    CPU float ``(N, latent_dim)``."""
+    device, conditional = _prepare(model, x, y)
+    was = model.training
+    model.eval()
+    out = []
+    for xb, yb in _batches(x, y, batch_size):
+        xb = xb.to(device)
+        if isinstance(model, _vae_models()):
+            mu, _ = model.encode(xb, yb.to(device)) if conditional else model.encode(xb)
+        else:
+            mu = model.encode(xb)
+        out.append(mu.float().cpu())
+    model.train(was)
+    return torch.cat(out)
+
+
+def _vae_models() -> tuple[type, ...]:
+    from .models.vae import ConvVAE, MLPVAE
+    return (ConvVAE, MLPVAE)
+
+
+@torch.no_grad()
+def kl_per_dim(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
+    """Mean KL of each latent dimension over images ``x``: CPU float64 ``(latent_dim,)`` in nats.
+    A dimension with KL ≈ 0 carries no information about ``x`` (posterior collapse: the encoder
+    outputs the prior there and the decoder ignores it)."""
+    device, conditional = _prepare(model, x, y)
+    was = model.training
+    model.eval()
+    total, n = None, 0
+    for xb, yb in _batches(x, y, batch_size):
+        xb = xb.to(device)
+        mu, logvar = model.encode(xb, yb.to(device)) if conditional else model.encode(xb)
+        s = gaussian_kl(mu.double(), logvar.double()).sum(0).cpu()
+        total = s if total is None else total + s
+        n += xb.shape[0]
+    model.train(was)
+    return total / n
