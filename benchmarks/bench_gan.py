@@ -72,6 +72,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per variant (at most)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--reference", type=Path, default=None, help="path to examples_loop_reference.py to run beside")
+    p.add_argument("--only", default="", help='comma-separated substrings of variant names, e.g. "bs1024 bf16 channels_last"')
     p.add_argument("--reference-args", default="", help='extra arguments for the reference, e.g. "--seconds 5 --only vae"')
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,14 +91,19 @@ def main() -> None:
     steps = 4 if args.tiny else 10_000
     seconds = 3.0 if args.tiny else args.seconds
     data = dataset(n, device)
+    def name(bs: int, amp: bool, cl: bool) -> str:
+        return f"course loop bs{bs} {'bf16' if amp and device.type == 'cuda' else 'fp32'}{' channels_last' if cl else ''}"
+
+    if args.only:
+        keys = [k for k in args.only.split(",") if k]
+        variants = [v for v in variants if any(k in name(*v) for k in keys)]
     rows = []
     for bs, amp, cl in variants:
         try:
             row = run_variant(data, device, bs, amp, cl, steps, seconds)
         except Exception as e:  # report and go on: one failing variant must not cost the run
             row = dict(batch=bs, amp=amp, channels_last=cl, error=repr(e)[:300])
-        row["variant"] = f"course loop bs{bs} {'bf16' if amp and device.type == 'cuda' else 'fp32'}" \
-                         f"{' channels_last' if cl else ''}"
+        row["variant"] = name(bs, amp, cl)
         rows.append(row)
         print(json.dumps(row), flush=True)
     reference = None

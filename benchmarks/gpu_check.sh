@@ -12,6 +12,9 @@
 #
 # Phase 1 runs alone on the card (timings); phase 2 runs the lessons side by side with the settings
 # sweep, so its wall times are upper bounds for a lesson that has the card to itself.
+# Knobs (environment): BENCH=0 skips the benchmarks; GAN_ONLY / CLASSIFIER_ONLY / VAE_ONLY="" skip one
+# (or pass --only substrings, e.g. GAN_ONLY="bs1024 bf16 channels_last"); RACE=0 skips the quality race
+# and the sweep; LESSONS="notebooks/05_vae.ipynb" runs only those lessons; PROFILE picks the profile.
 # Writes OUTDIR/results.tgz (logs, JSON, figures, executed notebooks) and prints a summary.
 set -u
 OUTDIR=${1:-${OUT:-/tmp/gpu_check}}
@@ -32,24 +35,39 @@ python3 -c "import torch, torchvision, torchmetrics; print('torch', torch.__vers
 python3 -c "import papermill, ipykernel, ipywidgets; print('papermill', papermill.__version__)" || echo "papermill missing: lessons will fail"
 
 if [ "${BENCH:-1}" = 1 ]; then  # BENCH=0 skips the benchmarks (a CPU dry run of the rest)
-stamp "phase 1: GAN step benchmark + reference loop"
-python3 benchmarks/bench_gan.py --seconds 4 --out "$W/bench" --reference .bench_ref/examples_loop_reference.py \
-    --reference-args "--seconds 5 --only '2 workers,resident bf16 bs64,resident bf16 bs1024,vae'" \
-    >"$W/logs/bench_gan.log" 2>&1
-tail -n 16 "$W/logs/bench_gan.log"
-stamp "phase 1: classifier benchmark"
-python3 benchmarks/bench_classifier.py --seconds 2 --only "w16 bs1024,w32 bs1024" --out "$W/bench" \
-    >"$W/logs/bench_classifier.log" 2>&1
-tail -n 14 "$W/logs/bench_classifier.log"
+if [ "${GAN_ONLY-all}" != "" ]; then
+    stamp "phase 1: GAN step benchmark + reference loop"
+    only=(); [ "${GAN_ONLY-all}" != all ] && only=(--only "$GAN_ONLY")
+    python3 benchmarks/bench_gan.py --seconds 4 "${only[@]}" --out "$W/bench" --reference .bench_ref/examples_loop_reference.py \
+        --reference-args "--seconds 5 --only '${GAN_REF_ONLY:-2 workers,resident bf16 bs64,resident bf16 bs1024}'" \
+        >"$W/logs/bench_gan.log" 2>&1
+    tail -n 14 "$W/logs/bench_gan.log"
 fi
+if [ "${CLASSIFIER_ONLY-all}" != "" ]; then
+    stamp "phase 1: classifier benchmark"
+    python3 benchmarks/bench_classifier.py --seconds 2 --only "${CLASSIFIER_ONLY:-w16 bs1024,w32 bs1024}" --out "$W/bench" \
+        >"$W/logs/bench_classifier.log" 2>&1
+    tail -n 14 "$W/logs/bench_classifier.log"
+fi
+if [ "${VAE_ONLY-all}" != "" ]; then
+    stamp "phase 1: VAE step benchmark + reference loop"
+    python3 benchmarks/bench_vae.py --seconds 3 --out "$W/bench" --reference .bench_ref/examples_loop_reference.py \
+        --reference-args "--seconds 4" >"$W/logs/bench_vae.log" 2>&1
+    tail -n 16 "$W/logs/bench_vae.log"
+fi
+fi
+if [ "${RACE:-1}" = 1 ]; then
 stamp "phase 1: GAN quality race (examples loop vs course, same seconds)"
 python3 benchmarks/gan_race.py --seconds "${RACE_SECONDS:-40}" --out "$W/race" >"$W/logs/gan_race.log" 2>&1
 tail -n 5 "$W/logs/gan_race.log"
+fi
 
 stamp "phase 2: lessons under the gpu profile, beside the settings sweep"
-python3 benchmarks/gan_race.py --only sweep --seconds "${SWEEP_SECONDS:-50}" --tag gan_sweep --out "$W/race" \
-    >"$W/logs/gan_sweep.log" 2>&1 &
-for nb in notebooks/[0-9]*.ipynb; do
+if [ "${RACE:-1}" = 1 ]; then
+    python3 benchmarks/gan_race.py --only sweep --seconds "${SWEEP_SECONDS:-50}" --tag gan_sweep --out "$W/race" \
+        >"$W/logs/gan_sweep.log" 2>&1 &
+fi
+for nb in ${LESSONS:-notebooks/[0-9]*.ipynb}; do
     stem=$(basename "$nb" .ipynb)
     (
         s=$(date +%s)
@@ -70,7 +88,7 @@ keep = {k: v[k] for k in ("lesson", "elapsed_s", "peak_gpu_allocated_gib", "peak
 print(json.dumps(keep))
 EOF
 done
-tail -n 12 "$W/logs/gan_sweep.log"
+[ -f "$W/logs/gan_sweep.log" ] && tail -n 12 "$W/logs/gan_sweep.log"
 for stem in $(grep -v "rc=0" "$W/lessons.txt" | cut -d' ' -f1); do
     echo "--- $stem failed:"; tail -n 25 "$W/logs/$stem.log"
 done

@@ -99,3 +99,8 @@ def test_notebook_runs_under_smoke_with_figures_in_bands(path: Path, tmp_path: P
     outside = {k: (figures[k], band) for k, band in bands.items() if not _in_band(figures[k], band)}
     assert not outside, f"{path.name}: figures outside their bands (value, band): {outside}"
     print(f"{path.name}: smoke run {wall:.1f} s, figures {figures}")
+
+
+def test_vae_lesson_has_at_least_four_exercises() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "05_vae.ipynb", as_version=4)
+    assert sum(c.source.count(BEGIN_SOLUTION) for c in _code(nb)) >= 4
