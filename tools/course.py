@@ -59,7 +59,7 @@ def test(extra: list[str]) -> int:
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning on shared cores
     # unit tests, notebook execution with papermill + figure bands, then every notebook cell as an
     # nbval test item (smoke profile through GENIMG_PROFILE)
-    return sh(PY, "-m", "pytest", *workers, "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
+    return sh(PY, "-m", "pytest", *workers, "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", "300", "-p", "no:cacheprovider",
               "tests", "notebooks", *extra, env=env)
 
 
