@@ -4,6 +4,7 @@
 minutes per lesson), ``gpu`` for a classroom lab (the full lesson). ``auto`` picks ``gpu`` when
 CUDA is available, else ``cpu``. A notebook's ``PROFILE = "auto"`` yields to the
 ``GENIMG_PROFILE`` environment variable, which is how nbval runs choose ``smoke``.
+``GENIMG_GPU_MEM_GIB`` caps each kernel's GPU memory where students share a card.
 
 Sizes that differ per lesson are picked with :meth:`Profile.pick`::
 
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device"]
+__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device", "apply_gpu_memory_cap"]
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 T = TypeVar("T")
@@ -98,4 +99,28 @@ def resolve(name: str = "auto") -> Profile:
         chosen = "gpu" if torch.cuda.is_available() else "cpu"
     if chosen not in PROFILE_NAMES:
         raise ValueError(f"unknown {origin}: expected one of 'auto', {', '.join(map(repr, PROFILE_NAMES))}")
-    return Profile(name=chosen, device=default_device(), **_SIZES[chosen])
+    device = default_device()
+    apply_gpu_memory_cap(device)
+    return Profile(name=chosen, device=device, **_SIZES[chosen])
+
+
+def apply_gpu_memory_cap(device: torch.device, total_bytes: int | None = None) -> float | None:
+    """Cap this process's share of the GPU when ``GENIMG_GPU_MEM_GIB`` is set (a classroom where
+    many kernels share one card): ``torch.cuda.set_per_process_memory_fraction`` with that many GiB
+    of the card's total. Past the cap PyTorch raises an out-of-memory error in this kernel instead of
+    starving the others. Returns the fraction set, or ``None`` (no variable, or not on CUDA)."""
+    raw = os.environ.get("GENIMG_GPU_MEM_GIB", "").strip()
+    if not raw or device.type != "cuda":
+        return None
+    try:
+        gib = float(raw)
+    except ValueError:
+        raise ValueError(f"GENIMG_GPU_MEM_GIB must be a number of GiB such as 3 or 2.5, got {raw!r}") from None
+    if not gib > 0:
+        raise ValueError(f"GENIMG_GPU_MEM_GIB must be positive, got {raw!r}")
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    if total_bytes is None:
+        total_bytes = torch.cuda.get_device_properties(index).total_memory
+    fraction = min(1.0, gib * 2**30 / total_bytes)
+    torch.cuda.set_per_process_memory_fraction(fraction, index)
+    return fraction

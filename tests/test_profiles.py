@@ -135,3 +135,32 @@ def test_smoke_is_offline_and_the_smallest():
 def test_default_device_is_cpu_without_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert profiles.default_device() == torch.device("cpu")
+
+
+# ---------------------------------------------------------------- sharing a GPU (GENIMG_GPU_MEM_GIB)
+def test_the_memory_cap_is_a_no_op_without_the_variable_or_a_gpu(monkeypatch):
+    from genimg_course.profiles import apply_gpu_memory_cap
+
+    monkeypatch.delenv("GENIMG_GPU_MEM_GIB", raising=False)
+    assert apply_gpu_memory_cap(torch.device("cuda")) is None
+    monkeypatch.setenv("GENIMG_GPU_MEM_GIB", "3")
+    assert apply_gpu_memory_cap(torch.device("cpu")) is None
+
+
+def test_the_memory_cap_sets_the_fraction_of_the_card(monkeypatch):
+    from genimg_course import profiles
+
+    calls = []
+    monkeypatch.setattr(profiles.torch.cuda, "set_per_process_memory_fraction", lambda f, i: calls.append((f, i)))
+    monkeypatch.setenv("GENIMG_GPU_MEM_GIB", "3")
+    assert profiles.apply_gpu_memory_cap(torch.device("cuda:0"), total_bytes=80 * 2**30) == 3 / 80
+    assert calls == [(3 / 80, 0)]
+
+
+@pytest.mark.parametrize("raw", ["lots", "0", "-2"])
+def test_a_bad_memory_cap_names_what_was_expected(monkeypatch, raw):
+    from genimg_course.profiles import apply_gpu_memory_cap
+
+    monkeypatch.setenv("GENIMG_GPU_MEM_GIB", raw)
+    with pytest.raises(ValueError, match="GENIMG_GPU_MEM_GIB"):
+        apply_gpu_memory_cap(torch.device("cuda:0"), total_bytes=2**30)
