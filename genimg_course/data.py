@@ -328,6 +328,9 @@ class ResidentBatches:
     Shuffling, scaling and the optional random shift happen on the device, so no host work or
     copy happens per step. The order is a pure function of ``(seed, step)``, which makes a resumed
     run see exactly the batches an uninterrupted one would: set :attr:`step` to resume.
+
+    Under DistributedDataParallel each rank calls :meth:`shard` (``fit`` does) and then yields only
+    its slice of every batch: ``batch_size`` stays the *global* batch that all ranks share.
     """
 
     def __init__(self, data: ImageSet, batch_size: int, device: torch.device | str = "cpu", *,
@@ -348,12 +351,33 @@ class ResidentBatches:
         self.channels_last = (self.device.type == "cuda") if channels_last is None else channels_last
         self.steps_per_epoch = len(data) // batch_size
         self.step = 0
+        self.rank, self.world_size = 0, 1  # see shard()
         self._perm_epoch = -1
         self._perm: torch.Tensor | None = None
 
     def __len__(self) -> int:
         """Batches per epoch (the last, incomplete batch is dropped)."""
         return self.steps_per_epoch
+
+    def shard(self, rank: int, world_size: int) -> "ResidentBatches":
+        """Yield only rank ``rank``'s part of each batch from now on: rows ``rank * b`` to
+        ``(rank + 1) * b`` (``b = batch_size / world_size``) of the batch one process would draw,
+        shifted exactly as there. ``world_size`` ranks together see that batch, image for image.
+        Returns ``self``; ``shard(0, 1)`` undoes it."""
+        if not isinstance(world_size, int) or world_size < 1:
+            raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+        if not isinstance(rank, int) or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be an integer from 0 to {world_size - 1}, got {rank!r}")
+        if self.batch_size % world_size:
+            raise ValueError(f"the global batch_size {self.batch_size} must be divisible by the {world_size} ranks "
+                             f"sharing it: use a batch size that is a multiple of {world_size}")
+        self.rank, self.world_size = rank, world_size
+        return self
+
+    @property
+    def local_batch_size(self) -> int:
+        """Images per batch on this rank: ``batch_size / world_size``."""
+        return self.batch_size // self.world_size
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch != self._perm_epoch:
@@ -363,12 +387,13 @@ class ResidentBatches:
         assert self._perm is not None
         return self._perm
 
-    def _augment(self, x: torch.Tensor, epoch: int, pos: int) -> torch.Tensor:
-        # random translation by up to `shift` pixels (zero padding), drawn on the device
+    def _augment(self, x: torch.Tensor, epoch: int, pos: int, first: int = 0) -> torch.Tensor:
+        # random translation by up to `shift` pixels (zero padding), drawn on the device for the whole
+        # global batch; x holds its rows first .. first + len(x)
         b, _, h, w = x.shape
         s = self.shift
         g = torch.Generator(device=self.device).manual_seed(self.seed * 7_919 + epoch * 65_537 + pos)
-        dx, dy = torch.randint(-s, s + 1, (2, b), generator=g, device=self.device)
+        dx, dy = torch.randint(-s, s + 1, (2, self.batch_size), generator=g, device=self.device)[:, first:first + b]
         pad = F.pad(x, (s, s, s, s), value=self.value_range[0])
         rows = (torch.arange(h, device=self.device)[None, :] + s - dy[:, None]).clamp_(0, h + 2 * s - 1)
         cols = (torch.arange(w, device=self.device)[None, :] + s - dx[:, None]).clamp_(0, w + 2 * s - 1)
@@ -382,10 +407,11 @@ class ResidentBatches:
 
     def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, pos = divmod(self.step, self.steps_per_epoch)
-        idx = self._permutation(epoch)[pos * self.batch_size:(pos + 1) * self.batch_size]
+        first = pos * self.batch_size + self.rank * self.local_batch_size  # this rank's rows of the global batch
+        idx = self._permutation(epoch)[first:first + self.local_batch_size]
         x = to_float(self.images[idx], self.value_range)
         if self.shift:
-            x = self._augment(x, epoch, pos)
+            x = self._augment(x, epoch, pos, self.rank * self.local_batch_size)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         self.step += 1

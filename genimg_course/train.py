@@ -9,7 +9,9 @@ A lesson describes *what* one step does in a small :class:`Task` (its models, op
 * a ``tqdm.auto`` progress bar with the losses, a step limit and a time budget (``max_seconds``);
 * callbacks (e.g. :class:`genimg_course.viz.LiveLossPlot`) at every log;
 * seeding, and atomic checkpoints with model, optimiser, step, history and RNG state, so an
-  interrupted run (even Ctrl-C / the stop button) resumes where it stopped with the same result.
+  interrupted run (even Ctrl-C / the stop button) resumes where it stopped with the same result;
+* several GPUs under ``torchrun`` (see :mod:`genimg_course.distributed`): DistributedDataParallel,
+  each rank its shard of every batch, logging and checkpoints on rank 0.
 
 Later lessons (GAN, VAE, image-to-image, diffusion) add a Task; the loop stays as it is.
 """
@@ -29,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .checkpoints import load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -202,9 +205,14 @@ class History:
                 f"{self.images_per_second:,.0f} img/s, stopped by {self.stopped_by or '-'}; {last})")
 
 
+def _plain(m: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (its state_dict has no ``module.`` prefix)."""
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
 def _task_state(task: Task) -> dict[str, Any]:
     return {
-        "modules": {k: m.state_dict() for k, m in task.modules.items()},
+        "modules": {k: _plain(m).state_dict() for k, m in task.modules.items()},
         "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
         "schedulers": {k: sc.state_dict() for k, sc in getattr(task, "schedulers", {}).items()},
     }
@@ -231,6 +239,18 @@ def _load_task_state(task: Task, state: dict[str, Any], path: Path) -> None:
                   f"you asked for; to start over with new settings pass resume=False or delete {path}")
 
 
+def _swap_modules(task: Task, new: dict[str, nn.Module]) -> dict[str, nn.Module]:
+    """Put ``new[k]`` in place of ``task.modules[k]``, in the dict and in any attribute of the task that
+    holds the same module (``VAETask.model``), so that ``task.step`` uses it. Returns the old ones."""
+    old = dict(task.modules)
+    by_id = {id(old[k]): new[k] for k in new}
+    for name, value in list(vars(task).items()):
+        if id(value) in by_id:
+            setattr(task, name, by_id[id(value)])
+    task.modules.update(new)
+    return old
+
+
 _HINT_NAN = (
     "The usual causes: a learning rate that is too high, images outside the range the loss expects, "
     "or log(0) in a hand-written loss. Lower lr, check the data range, and restart from the last checkpoint."
@@ -254,12 +274,20 @@ def fit(
     callbacks: Sequence[Callable[[History], None]] = (),
     progress: bool = True,
     desc: str = "training",
+    sync_batchnorm: bool = True,
 ) -> History:
     """Run ``task.step`` on ``batches`` until ``steps`` (or ``epochs``) or ``max_seconds``.
 
     With ``checkpoint`` set, the run saves there every ``checkpoint_every`` steps, at the end,
     and when interrupted; with ``resume=True`` an existing checkpoint is continued, and the result
     equals an uninterrupted run. Returns the :class:`History` of logged losses.
+
+    Under ``torchrun`` with more than one process (:func:`genimg_course.distributed.setup` called):
+    the task's modules train in DistributedDataParallel (BatchNorm synchronised on GPUs with
+    ``sync_batchnorm``); batches with a ``shard(rank, world_size)`` method (``ResidentBatches``)
+    give each rank its part of every global batch, other iterators are used as each rank's own;
+    the logged values are averaged over the ranks; rank 0 alone shows progress, runs callbacks and
+    writes the checkpoint; ``max_seconds`` is checked at log steps so every rank stops together.
     """
     per_epoch = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
     if (steps is None) == (epochs is None):
@@ -297,24 +325,40 @@ def fit(
         for m in task.modules.values():
             m.to(memory_format=torch.channels_last)
 
+    ddp, rank, world = distributed.is_distributed(), distributed.rank(), distributed.world_size()
+    progress = progress and rank == 0
+    if ddp and hasattr(batches, "shard"):
+        batches.shard(rank, world)  # type: ignore[attr-defined]
+    elif ddp and rank == 0:
+        print(f"[fit] note: {type(batches).__name__} has no shard(rank, world_size): each of the {world} ranks trains "
+              "on the batches its own iterator gives")
+
     history, start = History(), 0
     ckpt_path = Path(checkpoint) if checkpoint is not None else None
     if ckpt_path is not None and resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
         _load_task_state(task, state, ckpt_path)
-        _set_rng_state(state["rng"])
+        ranks_rng = state.get("rng_ranks") or []
+        _set_rng_state(ranks_rng[rank] if len(ranks_rng) == world else state["rng"])
         start, history = int(state["step"]), History.from_state(state["history"])
         if progress:
             print(f"[fit] resumed from {ckpt_path} at step {start}")
     elif seed is not None:
-        seed_everything(seed)
+        seed_everything(seed + rank)  # each rank its own noise (codes, dropout); DDP copies rank 0's weights
     if hasattr(batches, "step"):
         batches.step = start  # type: ignore[attr-defined]
 
-    def save(step: int) -> None:
-        if ckpt_path is not None:
-            save_checkpoint({**_task_state(task), "step": step, "rng": _rng_state(), "history": history.to_state()},
-                            ckpt_path)
+    def save(step: int, together: bool = True) -> None:
+        """Rank 0 writes; with ``together`` every rank calls this and its RNG state is kept too."""
+        if ckpt_path is None:
+            return
+        rng = _rng_state()
+        ranks_rng = distributed.all_gather_objects(rng) if ddp and together else None
+        if rank == 0:
+            save_checkpoint({**_task_state(task), "step": step, "rng": rng, "rng_ranks": ranks_rng,
+                             "history": history.to_state()}, ckpt_path)
+        if ddp and together:
+            distributed.barrier()  # the file is complete before any rank goes on
 
     if start >= steps:
         history.stopped_by = "steps"
@@ -327,11 +371,14 @@ def fit(
     n_in_sums, step, t0, seconds0 = 0, start, time.perf_counter(), history.seconds
     stopped_by = "steps"
 
-    def flush() -> None:
+    def flush(together: bool = True) -> None:
         nonlocal sums, n_in_sums
         if not n_in_sums:
             return
-        means = {k: float((v / n_in_sums).item()) for k, v in sums.items()}  # the one sync per log
+        values = torch.stack([v.reshape(()).to(device) for v in sums.values()]) / n_in_sums
+        if ddp and together:
+            values = distributed.all_mean(values)  # the same means on every rank
+        means = dict(zip(sums, values.tolist()))  # the one sync per log
         history.steps.append(step)
         for k, v in means.items():
             history.values.setdefault(k, []).append(v)
@@ -347,9 +394,11 @@ def fit(
             raise TrainingDiverged(f"{', '.join(bad)} became {means[bad[0]]} by step {step}. {hint + ' ' if hint else ''}"
                                    f"{_HINT_NAN}{save_note}")
         bar.set_postfix({k: f"{v:.4g}" for k, v in means.items()}, refresh=False)
-        for cb in callbacks:
+        for cb in callbacks if rank == 0 else ():
             cb(history)
 
+    if ddp:
+        plain = _swap_modules(task, {k: distributed.wrap(m, sync_batchnorm) for k, m in task.modules.items()})
     try:
         while step < steps:
             batch = next(batches)
@@ -360,16 +409,20 @@ def fit(
             n_in_sums += 1
             step += 1
             first_tensor = batch[0] if isinstance(batch, (tuple, list)) else batch
-            history.images += int(first_tensor.shape[0])
+            history.images += int(first_tensor.shape[0]) * world
             bar.update(1)
             if step % log_every == 0 or step == steps:
                 flush()
             if ckpt_path is not None and checkpoint_every and step % checkpoint_every == 0:
                 flush()  # the saved history covers every step up to here
                 save(step)
-            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
-                stopped_by = "time"
-                break
+            if max_seconds is not None:
+                over = time.perf_counter() - t0 > max_seconds
+                if ddp:  # all ranks must stop after the same step: they agree at log steps only
+                    over = step % log_every == 0 and distributed.any_rank(over)
+                if over:
+                    stopped_by = "time"
+                    break
     except KeyboardInterrupt:
         stopped_by = "interrupted"
         if progress:
@@ -377,11 +430,14 @@ def fit(
             print(f"[fit] interrupted at step {step}{where}")
     finally:
         bar.close()
+        if ddp:
+            _swap_modules(task, plain)  # the task gets its own modules back, trained
+    together = stopped_by != "interrupted"  # an interrupted rank cannot wait for the others
     if stopped_by != "steps" or n_in_sums:
-        flush()
+        flush(together)
     history.seconds = seconds0 + time.perf_counter() - t0
     history.stopped_by = stopped_by
-    save(step)
+    save(step, together)
     if stopped_by == "time" and progress:
         print(f"[fit] time budget of {max_seconds:g} s reached at step {step} of {steps}")
     return history

@@ -6,6 +6,7 @@ swapped for a corrupted copy (the shipped file itself is never touched).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,74 @@ def test_doctor_returns_1_when_GENIMG_PROFILE_is_not_a_profile(monkeypatch, caps
     out = capsys.readouterr().out
     assert "✗ profile" in out and "GENIMG_PROFILE='fast' is not a profile" in out
     assert "fix: unset GENIMG_PROFILE" in out
+
+
+# --------------------------------------------------------------------------------------------
+# run and student from the command line
+# --------------------------------------------------------------------------------------------
+
+def test_help_lists_the_run_and_student_commands(tmp_path, home):
+    run = _genimg("--help", cwd=tmp_path, home=home)
+    assert run.returncode == 0, run.stderr
+    assert "run " in run.stdout and "execute lessons with papermill" in run.stdout
+    assert "student " in run.stdout and "write student versions" in run.stdout
+
+
+def test_run_help_documents_its_options_and_exit_codes(tmp_path, home):
+    run = _genimg("run", "--help", cwd=tmp_path, home=home)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: genimg run [-h] [--profile {smoke,cpu,gpu,auto}] [--out DIR] [-j N]")
+    text = " ".join(run.stdout.split())
+    assert "Exit code 0 when every lesson passed, 1 when one failed, 2 on bad input (nothing executed)." in text
+    for option in ("NOTEBOOK", "--profile", "--out", "--jobs", "--timeout"):
+        assert option in run.stdout
+
+
+def test_student_help_documents_its_output(tmp_path, home):
+    run = _genimg("student", "--help", cwd=tmp_path, home=home)
+    assert run.returncode == 0, run.stderr
+    assert "OUT/student/<lesson>.ipynb" in run.stdout and "OUT/instructor/<lesson>.ipynb" in run.stdout
+
+
+def test_run_executes_a_real_lesson_end_to_end_and_writes_its_compute_card(tmp_path, home):
+    out = tmp_path / "executed"
+    run = _genimg("run", "00", "--profile", "smoke", "--out", str(out), cwd=tmp_path, home=home, timeout=300)
+    assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
+    assert "[1/1] 00_setup ok in " in run.stdout and "peak RAM" in run.stdout
+    card = json.loads((out / "00_setup.card.json").read_text())
+    assert (card["lesson"], card["profile"], card["status"], card["device"]) == ("00_setup", "smoke", "ok", "cpu")
+    assert 0.05 < card["peak_ram_gib"] < 8 and card["wall_s"] > 0 and card["torch"]
+    figures = json.loads((out / "00_setup.json").read_text())
+    assert figures["profile"] == "smoke"  # the lesson's own figures, beside its executed copy
+    executed = json.loads((out / "00_setup.ipynb").read_text())
+    assert any(c.get("outputs") for c in executed["cells"] if c["cell_type"] == "code")
+    assert "| 00_setup | smoke | ok |" in (out / "compute_cards.md").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["executed", "home"]  # nothing in the working directory
+
+
+def test_run_with_an_unknown_lesson_exits_2_with_the_list_and_no_traceback(tmp_path, home):
+    run = _genimg("run", "nosuch", "--out", str(tmp_path / "out"), cwd=tmp_path, home=home)
+    assert run.returncode == 2
+    assert "genimg run: error: unknown notebook 'nosuch'" in run.stderr and "00_setup" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
+def test_student_writes_the_two_versions_from_the_command_line(tmp_path, home):
+    run = _genimg("student", "00_setup.ipynb", "--out", str(tmp_path / "handout"), cwd=tmp_path, home=home)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "handout" / "student" / "00_setup.ipynb").exists()
+    assert (tmp_path / "handout" / "instructor" / "00_setup.ipynb").exists()
+
+
+def test_prefetch_and_site_are_listed_and_answer_help(capsys):
+    from genimg_course.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    assert "prefetch" in listing and "site" in listing
+    for command in ("prefetch", "site"):
+        with pytest.raises(SystemExit) as e:
+            main([command, "--help"])
+        assert e.value.code == 0
+        assert f"genimg {command}" in capsys.readouterr().out

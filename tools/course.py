@@ -16,7 +16,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 import venv
 from pathlib import Path
 
@@ -72,21 +71,9 @@ def lab(extra: list[str]) -> int:
 
 
 def run_all(profile: str) -> int:
+    """Execute every lesson into notebooks/executed/<profile>/ with `genimg run` (compute cards too)."""
     setup()
-    out = ROOT / "notebooks" / "executed" / profile
-    out.mkdir(parents=True, exist_ok=True)
-    rc, rows = 0, []
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        t0 = time.perf_counter()
-        code = sh(PY, "-m", "papermill", nb, out / nb.name, "-p", "PROFILE", profile, "--cwd", ROOT / "notebooks",
-                  env=dict(os.environ, GENIMG_FIGURES_DIR=str(out)))
-        rows.append((nb.stem, "ok" if code == 0 else f"FAILED (exit {code})", time.perf_counter() - t0))
-        rc |= code
-    print(f"[run-all] executed copies and figures JSON in {out}\n")
-    print(f"| lesson | profile {profile} | wall time |\n|---|---|---|")
-    for stem, status, wall in rows:
-        print(f"| {stem} | {status} | {wall:.0f} s |")
-    return rc
+    return sh(PY, "-m", "genimg_course", "run", "--profile", profile, "--out", ROOT / "notebooks" / "executed" / profile)
 
 
 def main() -> None:

@@ -1,0 +1,125 @@
+"""``genimg student``: the student and instructor versions of lessons.
+
+* ``<out>/student/<stem>.ipynb``: every solution block (``### BEGIN SOLUTION`` … ``### END SOLUTION``)
+  replaced by nbgrader's stub ``raise NotImplementedError()`` (:func:`~genimg_course.checks.strip_solutions`),
+  outputs and execution counts cleared, the checks kept, and a note on top saying it is the student version.
+* ``<out>/instructor/<stem>.ipynb``: outputs cleared, solutions kept.
+
+Both drop what an executed copy adds (papermill's injected parameters and error markers, widget
+state), so an executed lesson can be handed out too. Every version is built before any file is
+written, and each file is written through a temporary file renamed into place.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import nbformat
+
+from .checks import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
+from .runner import BadInput, prepare_out_dir, resolve_notebooks, write_text_atomically
+
+__all__ = ["NOTE_TAG", "STUDENT_NOTE", "DEFAULT_OUT", "clear_outputs", "student_version", "instructor_version",
+           "write_versions", "main"]
+
+NOTE_TAG = "student-version-note"
+DEFAULT_OUT = Path("handout")
+STUDENT_NOTE = (
+    "**Student version.** The solutions are removed from this notebook: in each exercise, "
+    "`raise NotImplementedError()` marks where your code goes. Run the cells from the top; the check "
+    "under each exercise prints ✓ or ✗ with a hint. Until you answer an exercise, its check says "
+    "\"Not answered yet\", and later cells that use your answer stop with `NotImplementedError`."
+)
+_DROP_TAGS = ("injected-parameters", "papermill-error-cell-tag", NOTE_TAG)
+_CELL_METADATA = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
+_NB_METADATA = ("widgets", "papermill")
+
+
+def clear_outputs(nb: Any) -> Any:
+    """A copy of ``nb`` with no outputs, execution counts or run metadata, and without the cells a
+    papermill run or an earlier student version added."""
+    nb = nbformat.v4.upgrade(copy.deepcopy(nb))
+    nb.cells = [c for c in nb.cells if not set(_DROP_TAGS) & set(c.metadata.get("tags", []))]
+    for cell in nb.cells:
+        for key in _CELL_METADATA:
+            cell.metadata.pop(key, None)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    for key in _NB_METADATA:
+        nb.metadata.pop(key, None)
+    return nb
+
+
+def _strip(source: str, where: str, markdown: bool) -> str:
+    try:
+        stripped = strip_solutions(source)
+    except ValueError as e:
+        raise BadInput(f"{where}: {e}") from None
+    if markdown:  # a written answer: no Python stub in prose
+        stripped = stripped.replace("# YOUR CODE HERE\n", "").replace("raise NotImplementedError()", "_YOUR ANSWER HERE_")
+    return stripped
+
+
+def student_version(nb: Any, name: str = "notebook") -> Any:
+    """``nb`` with solutions stubbed, outputs cleared and the student note on top.
+    Raises :class:`~genimg_course.runner.BadInput` naming the cell of an unbalanced marker."""
+    nb = clear_outputs(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type in ("code", "markdown") and (BEGIN_SOLUTION in cell.source or END_SOLUTION in cell.source):
+            cell.source = _strip(cell.source, f"{name} cell {i}", markdown=cell.cell_type == "markdown")
+    note = nbformat.v4.new_markdown_cell(STUDENT_NOTE, id=NOTE_TAG)  # a fixed id: the same input gives the same file
+    note.metadata["tags"] = [NOTE_TAG]
+    nb.cells.insert(0, note)
+    return nb
+
+
+def instructor_version(nb: Any) -> Any:
+    """``nb`` with outputs cleared and solutions kept."""
+    return clear_outputs(nb)
+
+
+def _exercises(nb: Any) -> int:
+    return sum(c.source.count(BEGIN_SOLUTION) for c in nb.cells if c.cell_type == "code")
+
+
+def write_versions(notebooks: Sequence[Path], out: Path) -> list[tuple[Path, Path, int]]:
+    """Write both versions of every notebook under ``out``; returns ``(student, instructor, exercises)``
+    per notebook. Nothing is written when any notebook cannot be read or stripped."""
+    built = []
+    for path in notebooks:
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as e:
+            raise BadInput(f"cannot read {path} as a notebook: {e}") from None
+        student, instructor = student_version(nb, path.name), instructor_version(nb)
+        for version in (student, instructor):
+            nbformat.validate(version)
+        built.append((path.stem, student, instructor, _exercises(nb)))
+    student_dir, instructor_dir = prepare_out_dir(out / "student"), prepare_out_dir(out / "instructor")
+    written = []
+    for stem, student, instructor, count in built:
+        pair = (student_dir / f"{stem}.ipynb", instructor_dir / f"{stem}.ipynb")
+        write_text_atomically(pair[0], nbformat.writes(student) + "\n")
+        write_text_atomically(pair[1], nbformat.writes(instructor) + "\n")
+        written.append((*pair, count))
+    return written
+
+
+def main(names: Sequence[str] = (), out: str | os.PathLike | None = None) -> int:
+    """``genimg student``: 0 when every version was written, 2 on bad input (nothing written)."""
+    out = Path(out).expanduser() if out is not None else DEFAULT_OUT
+    try:
+        notebooks = resolve_notebooks(names)
+        prepare_out_dir(out)
+        written = write_versions(notebooks, out)
+    except BadInput as e:
+        print(f"genimg student: error: {e}", file=sys.stderr)
+        return 2
+    for student, instructor, count in written:
+        print(f"{student.stem}: {count} exercise(s) stubbed → {student}; with solutions → {instructor}")
+    print(f"genimg student: {len(written)} lesson(s). Hand out {out / 'student'}; keep {out / 'instructor'}.")
+    return 0
