@@ -16,8 +16,11 @@ Without torchrun every function here is a no-op, so the same script runs on one 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistInfo", "setup", "cleanup", "info", "is_distributed", "is_main", "rank", "world_size", "wrap",
-           "all_mean", "any_rank", "all_gather_objects", "barrier", "demo", "main"]
+           "all_mean", "any_rank", "all_gather_objects", "barrier", "demo", "main", "run_torchrun"]
 
 
 @dataclass(frozen=True)
@@ -244,6 +247,34 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         cleanup()
     return 0
+
+
+@contextlib.contextmanager
+def _one_launch_at_a_time():
+    """A machine-wide file lock: ``torchrun --standalone`` picks its rendezvous port by binding port 0
+    and letting it go, so two launches starting at the same moment (parallel tests, several
+    notebooks) can meet on one port and wreck each other. Holding this lock avoids that."""
+    import fcntl
+
+    with open(os.path.join(tempfile.gettempdir(), "genimg-torchrun.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def run_torchrun(args: list[str], nproc: int, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
+                 timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m torch.distributed.run --standalone --nproc_per_node=nproc *args`` (``torchrun``),
+    one launch at a time on this machine; ``nproc=1`` runs ``python *args`` without torchrun.
+    Returns the completed process (stdout/stderr captured as text)."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    launch = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
+    with _one_launch_at_a_time() if nproc > 1 else contextlib.nullcontext():
+        return subprocess.run([sys.executable, *launch, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ scenario in this single process.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -42,9 +41,7 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GENIMG_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GENIMG_PROFILE"):
         env.pop(name, None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={WORLD}",
-           str(HERE / "ddp_worker.py"), str(out)]
-    proc = subprocess.run(cmd, env=env, cwd=out, capture_output=True, text=True, timeout=240)
+    proc = distributed.run_torchrun([str(HERE / "ddp_worker.py"), str(out)], WORLD, env=env, cwd=out, timeout=240)
     assert proc.returncode == 0, f"torchrun exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     names = {p.stem.rsplit("_rank", 1)[0] for p in out.glob("*_rank0.pt")}
     return {n: [torch.load(out / f"{n}_rank{r}.pt", weights_only=False) for r in range(WORLD)] for n in names}
