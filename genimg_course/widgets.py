@@ -99,7 +99,6 @@ def conv_explorer(image: Any, kernel: str = "edge x (Sobel)", stride: int = 1, p
     and its shape. Returns the widget (display it, or make it a cell's last expression)."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     x = as_gray_image(image)
     if kernel not in KERNELS:
@@ -129,10 +128,7 @@ def conv_explorer(image: Any, kernel: str = "edge x (Sobel)", stride: int = 1, p
         for ax in axes:
             ax.set_axis_off()
         fig.tight_layout()
-        with out:
-            out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+        _show_in(out, fig)
 
     for w in (kernel_w, stride_w, padding_w):
         w.observe(update, names="value")
@@ -166,7 +162,27 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, t: Any, method: str = "linea
     return (1 - ts) * z0 + ts * z1
 
 
-class LatentExplorer:
+def _show_in(out: Any, fig: Any) -> None:
+    """Replace what an ``ipywidgets.Output`` shows with ``fig``, then free the figure."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    with out:
+        out.clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
+
+
+class _Explorer:
+    """Shared by the explorers: displaying the object displays its ``widget``."""
+
+    widget: Any
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+class LatentExplorer(_Explorer):
     """The object :func:`latent_explorer` returns: its widget (display it, or make it a cell's last
     expression) and its state, for code and tests: ``z0``, ``z1`` (the two codes), ``strip``
     (``(steps, C, H, W)`` images along the path, float in [-1, 1]), ``image`` (the current image as
@@ -264,7 +280,6 @@ class LatentExplorer:
 
     def _redraw(self, *_: Any, strip: bool = True) -> None:
         import matplotlib.pyplot as plt
-        from IPython.display import display
         from torchvision.utils import make_grid
 
         t = float(self.slider.value)
@@ -293,13 +308,7 @@ class LatentExplorer:
         for ax in axes:
             ax.set_axis_off()
         fig.tight_layout()
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        _show_in(self.out, fig)
 
     def __repr__(self) -> str:
         return (f"LatentExplorer(latent_dim={self.latent_dim}, num_classes={self.num_classes}, steps={self.steps}, "
@@ -322,7 +331,7 @@ def latent_explorer(G: torch.nn.Module, num_classes: int | None = None, seed: in
     return LatentExplorer(G, num_classes=num_classes, seed=seed, steps=steps, z0=z0, z1=z1)
 
 
-class LatentPlaneExplorer:
+class LatentPlaneExplorer(_Explorer):
     """The object :func:`latent_plane_explorer` returns: ``widget``, the sliders ``z0_slider`` and
     ``z1_slider``, ``z`` (the current code, ``(2,)``) and ``image`` (the decoded image, ``(H, W)`` in [0, 1])."""
 
@@ -363,7 +372,6 @@ class LatentPlaneExplorer:
 
     def _redraw(self, *_: Any) -> None:
         import matplotlib.pyplot as plt
-        from IPython.display import display
 
         from .viz import plot_latent_codes
 
@@ -380,13 +388,7 @@ class LatentPlaneExplorer:
         axes[1].set_title(f"decoder(z), z = ({self.z[0]:.2f}, {self.z[1]:.2f})", fontsize=9)
         axes[1].set_axis_off()
         fig.tight_layout()
-        with self.out:
-            self.out.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        _show_in(self.out, fig)
 
     def __repr__(self) -> str:
         return f"LatentPlaneExplorer(z=({self.z[0]:.2f}, {self.z[1]:.2f}), limit={self.limit:g})"
