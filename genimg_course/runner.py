@@ -182,20 +182,12 @@ def _threads_per_kernel(jobs: int) -> int:
 # --------------------------------------------------------------------------------------------
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` through a temporary file in the same folder renamed over ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # the usual permissions, not mkstemp's private 0o600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``text`` (UTF-8) through :func:`genimg_course.checkpoints.atomic_write`: a temporary
+    file in the same folder renamed over ``path``."""
+    from .checkpoints import atomic_write  # here, not at the top: it imports torch
+
+    with atomic_write(path, "wb") as f:
+        f.write(text.encode("utf-8"))
 
 
 def human_duration(seconds: float) -> str:
