@@ -96,7 +96,11 @@ def main() -> None:
 
     if args.only:
         keys = [k for k in args.only.split(",") if k]
-        variants = [v for v in variants if any(k in name(*v) for k in keys)]
+        chosen = [v for v in variants if any(k in name(*v) for k in keys)]
+        if not chosen:
+            raise SystemExit(f"--only {args.only!r} matches no variant on this device; the variants are: "
+                             + "; ".join(name(*v) for v in variants))
+        variants = chosen
     rows = []
     for bs, amp, cl in variants:
         try:
