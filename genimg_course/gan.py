@@ -8,6 +8,7 @@ plain-language hint when training goes wrong (and says nothing on a healthy run)
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Callable
 
@@ -29,11 +30,17 @@ class GANTask:
     why it fails), ``"wgan-gp"`` (Wasserstein critic + gradient penalty of weight ``gp_weight``;
     use ``n_critic=5`` and a D without BatchNorm) or ``"hinge"``. Batches are ``x`` or ``(x, y)``;
     with a conditional G (``G.num_classes``) the labels ``y`` condition both networks.
+
+    ``reuse_fakes=True`` (default) lets G's update score the fakes D was just trained on (the
+    same codes ``z``, as the DCGAN authors' code and pytorch/examples do), so G runs forward once
+    per step; ``False`` draws fresh codes for G's update, as in Goodfellow et al.'s Algorithm 1,
+    at the cost of a second forward pass through G. Either way G's backward pass stops at G's own
+    weights: D's weight gradients there would be thrown away, so they are never computed.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, loss: str = "nonsaturating", lr_g: float = 2e-4,
                  lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
-                 gp_weight: float = 10.0, latent_dim: int | None = None) -> None:
+                 gp_weight: float = 10.0, latent_dim: int | None = None, reuse_fakes: bool = True) -> None:
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}: expected one of {sorted(LOSSES)}")
         if not isinstance(n_critic, int) or n_critic < 1:
@@ -50,7 +57,7 @@ class GANTask:
         if hasattr(D, "image_shape"):
             check_gan_pair(G, D, self.latent_dim)  # fails before any step, naming both shapes
         device = next(G.parameters()).device
-        self.loss, self.n_critic, self.gp_weight = loss, n_critic, gp_weight
+        self.loss, self.n_critic, self.gp_weight, self.reuse_fakes = loss, n_critic, gp_weight, bool(reuse_fakes)
         self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
         fused = {"fused": True} if device.type == "cuda" else {}
         self.modules = {"G": G, "D": D.to(device)}
@@ -74,29 +81,41 @@ class GANTask:
         G, D = self.modules["G"], self.modules["D"]
         G.train(), D.train()
         b = x.shape[0]
-        for _ in range(self.n_critic):
+        for i in range(self.n_critic):
             z = self.sample_z(b, x.device)
+            keep_graph = self.reuse_fakes and i == self.n_critic - 1  # G's update below reuses these fakes
             with ctx.autocast():
-                with torch.no_grad():  # D's update needs no graph through G: G's step below makes fresh fakes
+                with contextlib.nullcontext() if keep_graph else torch.no_grad():
                     fake = self._call(G, z, y)
                 real_out = self._call(D, x, y).float()  # (B,) logits / critic scores
-                fake_out = self._call(D, fake.detach(), y).float()
+                fake_out = self._call(D, fake.detach(), y).float()  # detach: D's update must not reach G
             d_loss = self.d_loss_fn(real_out, fake_out)
             if self.loss == "wgan-gp":
                 d_loss = d_loss + self.gp_weight * gradient_penalty(lambda t: self._call(D, t, y), x, fake.float())
             grad_d = ctx.update(d_loss, self.optimizers["D"], grad_norm=True)
-        z = self.sample_z(b, x.device)
         with ctx.autocast():
-            fake = self._call(G, z, y)
-            g_out = self._call(D, fake, y).float()
+            if not self.reuse_fakes:
+                fake = self._call(G, self.sample_z(b, x.device), y)
+            with _local_only(D):  # D is not updated here: under DDP, nothing of D's to all-reduce
+                g_out = self._call(D, fake, y).float()
         g_loss = self.g_loss_fn(g_out)
-        grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True)
+        grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True, inputs=_trainable(self.optimizers["G"]) or None)
         if self.loss in ("nonsaturating", "saturating"):
             d_real, d_fake = torch.sigmoid(real_out).mean(), torch.sigmoid(fake_out).mean()  # D's probabilities
         else:
             d_real, d_fake = real_out.mean(), fake_out.mean()  # critic scores
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": d_real.detach(),
                 "d_fake": d_fake.detach(), "grad_d": grad_d, "grad_g": grad_g}
+
+
+def _trainable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The parameters ``optimizer`` updates: backward into these only."""
+    return [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+
+
+def _local_only(module: nn.Module) -> contextlib.AbstractContextManager:
+    """``no_sync()`` for a DDP-wrapped module (its forward then expects no gradient reduction)."""
+    return module.no_sync() if isinstance(module, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
 
 
 @torch.no_grad()
@@ -161,16 +180,21 @@ class GANDiagnostics:
     exploding gradient norms, and — every ``sample_every`` logs, when ``G`` is given — collapsing
     sample diversity compared with ``real`` data. Each problem is reported once, with a hint and
     the lesson section that explains it; :attr:`alarms` lists what fired.
+
+    The diversity check waits ``warmup_steps`` training steps (and ``warmup_logs`` logs): a fresh
+    generator maps every code to nearly the same grey blob, which is not collapse. Measured for
+    lesson 04's width-32 DCGANs on the digits (batch 64): samples 5 % as diverse as the data at
+    step 20, 15 % at 40, 38 % at 100 and 70 % at 200; WGAN-GP's stayed near 23 % for 80 steps.
     """
 
     def __init__(self, G: nn.Module | None = None, real: torch.Tensor | None = None, latent_dim: int | None = None,
                  window: int = 4, grad_limit: float = 1e3, diversity_floor: float = 0.25, sample_every: int = 2,
-                 warmup_logs: int = 2, print_fn: Callable[[str], None] = print) -> None:
+                 warmup_logs: int = 2, warmup_steps: int = 200, print_fn: Callable[[str], None] = print) -> None:
         if window < 2:
             raise ValueError(f"window must be >= 2 logs, got {window}")
         self.G, self.latent_dim = G, latent_dim or getattr(G, "latent_dim", None)
         self.window, self.grad_limit, self.diversity_floor, self.sample_every = window, grad_limit, diversity_floor, sample_every
-        self.warmup_logs = warmup_logs  # early samples start close together: no collapse alarm before this
+        self.warmup_logs, self.warmup_steps = warmup_logs, warmup_steps  # no collapse alarm before both have passed
         self.real_diversity = diversity(real) if real is not None else None
         self.alarms: list[str] = []
         self._print = print_fn
@@ -203,7 +227,7 @@ class GANDiagnostics:
                                                "training off. Lower the learning rate, or constrain D with spectral "
                                                "norm or a gradient penalty (lesson 04).")
         if (self.G is not None and self.real_diversity and self._calls > self.warmup_logs
-                and self._calls % self.sample_every == 0):
+                and history.steps and history.steps[-1] >= self.warmup_steps and self._calls % self.sample_every == 0):
             ratio = diversity(generate(self.G, 64, self.latent_dim, seed=0, y=self._labels(64))) / self.real_diversity
             if ratio < self.diversity_floor:
                 self._alarm("collapse", f"G's samples are {ratio:.0%} as diverse as real data: mode collapse — G "

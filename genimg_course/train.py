@@ -91,21 +91,23 @@ class StepContext:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_norm: bool = False) -> torch.Tensor | None:
+    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_norm: bool = False,
+               inputs: Sequence[torch.Tensor] | None = None) -> torch.Tensor | None:
         """``zero_grad`` → ``backward`` → ``step`` (with loss scaling under fp16). With
         ``grad_norm=True`` returns the total gradient norm of the optimiser's parameters as a
-        tensor (no host sync)."""
+        tensor (no host sync). ``inputs``: compute gradients for these tensors only (e.g. the
+        generator's weights when the loss also runs through the discriminator)."""
         optimizer.zero_grad(set_to_none=True)
         norm = None
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+            self.scaler.scale(loss).backward(inputs=inputs)
             if grad_norm:
                 self.scaler.unscale_(optimizer)
                 norm = _total_grad_norm(optimizer)
             self.scaler.step(optimizer)
             self.scaler.update()
         else:
-            loss.backward()
+            loss.backward(inputs=inputs)
             if grad_norm:
                 norm = _total_grad_norm(optimizer)
             optimizer.step()

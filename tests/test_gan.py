@@ -86,6 +86,55 @@ def test_n_critic_updates_d_that_many_times_per_g_update():
     assert task.optimizers["G"].state[next(iter(task.modules["G"].parameters()))]["step"].item() == 1
 
 
+def _count_calls(module: nn.Module) -> list[int]:
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("reuse, n_critic, g_forwards", [(True, 1, 1), (False, 1, 2), (True, 3, 3), (False, 3, 4)])
+def test_g_runs_forward_once_per_d_update_when_the_fakes_are_reused(reuse, n_critic, g_forwards):
+    task = toy_task("wgan-gp" if n_critic > 1 else "nonsaturating", n_critic=n_critic, reuse_fakes=reuse)
+    calls = _count_calls(task.modules["G"])
+    task.step(next(PointBatches(16)), CPU)
+    assert calls[0] == g_forwards
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_gs_update_computes_no_gradient_for_ds_weights(reuse):
+    task = toy_task(reuse_fakes=reuse)
+    grads_d = [0]
+    for p in task.modules["D"].parameters():
+        p.register_hook(lambda g: grads_d.__setitem__(0, grads_d[0] + 1))
+    task.step(next(PointBatches(16)), CPU)
+    assert grads_d[0] == len(list(task.modules["D"].parameters()))  # D's own update only, not G's
+
+
+def test_the_step_with_reused_fakes_is_the_pytorch_examples_dcgan_step():
+    """Same codes, same order of updates: the weights match a hand-written examples-style loop."""
+    x = torch.rand(8, 1, 28, 28) * 2 - 1
+    G, D = tiny_dcgan()
+    task = GANTask(G, D, lr_g=1e-3, lr_d=1e-3)
+    torch.manual_seed(1)
+    for _ in range(3):
+        task.step(x, CPU)
+    G2, D2 = tiny_dcgan()
+    opt_g = torch.optim.Adam(G2.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D2.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    bce = nn.functional.binary_cross_entropy_with_logits
+    torch.manual_seed(1)
+    for _ in range(3):
+        fake = G2(torch.randn(8, 8))
+        real_out, fake_out = D2(x), D2(fake.detach())
+        loss_d = bce(real_out, torch.ones_like(real_out)) + bce(fake_out, torch.zeros_like(fake_out))
+        opt_d.zero_grad(), loss_d.backward(), opt_d.step()
+        g_out = D2(fake)
+        loss_g = bce(g_out, torch.ones_like(g_out))
+        opt_g.zero_grad(), loss_g.backward(), opt_g.step()
+    assert torch.allclose(params(G), params(G2), atol=1e-6) and torch.allclose(params(D), params(D2), atol=1e-6)
+    assert not torch.equal(params(G), params(tiny_dcgan()[0]))  # and the three steps did move G
+
+
 def test_a_conditional_task_uses_the_labels():
     G, D = tiny_dcgan(num_classes=10)
     task = GANTask(G, D)
@@ -316,6 +365,18 @@ def test_diagnostics_fire_collapse_for_a_constant_generator():
     diag = GANDiagnostics(G=ConstantG(), real=PointBatches(256).sample(256, seed=0), print_fn=said.append)
     run(diag, history(d_loss=[1.3, 1.2, 1.3, 1.2], g_loss=[0.8, 0.9, 0.8, 0.9]))
     assert diag.alarms == ["collapse"] and len(said) == 1 and "mode collapse" in said[0]
+
+
+def test_the_collapse_check_waits_for_the_warm_up_steps():
+    """A fresh generator's samples all look alike for the first ~100 steps: that is no collapse."""
+    diag = GANDiagnostics(G=ConstantG(), real=PointBatches(256).sample(256, seed=0), print_fn=lambda s: None,
+                          sample_every=1)
+    steps = [20 * (i + 1) for i in range(12)]  # logs every 20 steps, as lesson 04 does on a CPU
+    seen = []
+    for i in range(1, len(steps) + 1):
+        diag(History(steps[:i], {"d_loss": [1.3] * i, "g_loss": [0.8] * i}))
+        seen.append(bool(diag.alarms))
+    assert seen.index(True) == steps.index(200)  # first check at step 200, and it fires there
 
 
 def test_diagnostics_stay_silent_for_a_generator_as_diverse_as_the_data():

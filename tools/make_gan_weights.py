@@ -4,8 +4,9 @@ Lessons 03 and 04 train a DCGAN live, but on a 2-core CPU a few minutes of train
 digits; these generators show what longer training of the *same* model gives (the lessons say
 which one you are looking at). Both are DCGANs (width 32, latent 64, 28x28) trained with the
 non-saturating loss on the offline MNIST training split (4,000 digits), Adam (betas 0.5, 0.999),
-batch 64. After rebuilding, put the printed SHA-256 into SHIPPED in
-genimg_course/checkpoints.py.
+batch 64, fresh codes for G's update (``reuse_fakes=False``: these weights were trained before
+``GANTask`` reused D's fakes by default; the flag keeps the script reproducing them). After
+rebuilding, put the printed SHA-256 into SHIPPED in genimg_course/checkpoints.py.
 
     python tools/make_gan_weights.py --which dcgan --steps 6000 --lr 5e-4   # the shipped DCGAN, ~6 min
     python tools/make_gan_weights.py --which cgan --steps 2000   # the shipped cGAN
@@ -40,7 +41,7 @@ def main() -> None:
     G = DCGANGenerator(**config)
     D = DCGANDiscriminator(width=32, num_classes=classes)
     dcgan_init(G), dcgan_init(D)
-    task = GANTask(G, D, loss="nonsaturating", lr_g=args.lr, lr_d=args.lr)
+    task = GANTask(G, D, loss="nonsaturating", lr_g=args.lr, lr_d=args.lr, reuse_fakes=False)
     t0 = time.time()
     hist = fit(task, ResidentBatches(train, 64, seed=0), steps=args.steps, log_every=200, seed=0, desc=name,
                checkpoint=f"/tmp/{name}_{args.steps}_{args.lr:g}_training.pt", checkpoint_every=1000)
