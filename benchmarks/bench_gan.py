@@ -42,13 +42,27 @@ def dataset(n: int, device: torch.device) -> ImageSet:
     return ImageSet(big.to(torch.uint8), torch.zeros(n, dtype=torch.long), ["x"], "random digits 64x64", "generated")
 
 
-def run_variant(data: ImageSet, device: torch.device, batch_size: int, amp: bool, channels_last: bool,
-                steps: int, seconds: float) -> dict:
+def models(device: torch.device) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     torch.manual_seed(0)
     G = DCGANGenerator(latent_dim=100, width=64, image_size=64).to(device)
     D = DCGANDiscriminator(width=64, image_size=64).to(device)
     dcgan_init(G), dcgan_init(D)
-    task = GANTask(G, D)
+    return G, D
+
+
+def gflop_per_image_step(data: ImageSet, reuse_fakes: bool, batch_size: int = 16) -> float:
+    """FLOPs of one ``GANTask`` step per image (CPU, fp32), counted as the reference counts its own."""
+    from torch.utils.flop_counter import FlopCounterMode
+    task = GANTask(*models(torch.device("cpu")), reuse_fakes=reuse_fakes)
+    batches = ResidentBatches(data, batch_size, torch.device("cpu"))
+    with FlopCounterMode(display=False) as counter:
+        fit(task, batches, steps=1, progress=False, seed=0)
+    return round(counter.get_total_flops() / batch_size / 1e9, 3)
+
+
+def run_variant(data: ImageSet, device: torch.device, batch_size: int, amp: bool, channels_last: bool,
+                steps: int, seconds: float, reuse_fakes: bool = True) -> dict:
+    task = GANTask(*models(device), reuse_fakes=reuse_fakes)
     batches = ResidentBatches(data, batch_size, device, channels_last=channels_last)
     kw = dict(amp_dtype="auto" if amp else None, channels_last=channels_last, progress=False, seed=0)
     fit(task, batches, steps=5, log_every=5, **kw)  # warm-up: cuDNN autotuning, allocator
@@ -60,7 +74,7 @@ def run_variant(data: ImageSet, device: torch.device, batch_size: int, amp: bool
     wall = time.perf_counter() - t0
     n_steps = hist.steps[-1] if hist.steps else 0
     return dict(batch=batch_size, amp="bf16" if amp and device.type == "cuda" else "fp32",
-                channels_last=channels_last, steps=n_steps,
+                channels_last=channels_last, reuse_fakes=reuse_fakes, steps=n_steps,
                 img_per_s=round(n_steps * batch_size / wall, 1),
                 peak_gib=round(torch.cuda.max_memory_allocated() / 2**30, 3) if device.type == "cuda" else None,
                 wall_s=round(wall, 2))
@@ -80,19 +94,25 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     info = dict(device=torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
                 torch=torch.__version__, date=time.strftime("%Y-%m-%d"))
+    small = dataset(64, torch.device("cpu"))
+    info["gflop_per_img_step"] = gflop_per_image_step(small, True)  # the reference prints its own: 2.44
+    info["gflop_per_img_step_fresh_codes"] = gflop_per_image_step(small, False)
     print(json.dumps(info), flush=True)
     if device.type == "cuda":
-        variants = [(64, True, True), (256, True, True), (1024, True, True), (1024, False, False),
-                    (1024, True, False), (4096, True, True)]
+        variants = [(64, True, True, True), (256, True, True, True), (1024, True, True, True),
+                    (1024, True, True, False), (1024, False, False, True), (1024, True, False, True),
+                    (4096, True, True, True)]
         n = 60_000
     else:
-        variants = [(16, False, False)] if args.tiny else [(64, False, False)]
+        variants = [(16, False, False, True), (16, False, False, False)] if args.tiny else \
+            [(64, False, False, True), (64, False, False, False)]
         n = 2_000
     steps = 4 if args.tiny else 10_000
     seconds = 3.0 if args.tiny else args.seconds
     data = dataset(n, device)
-    def name(bs: int, amp: bool, cl: bool) -> str:
-        return f"course loop bs{bs} {'bf16' if amp and device.type == 'cuda' else 'fp32'}{' channels_last' if cl else ''}"
+    def name(bs: int, amp: bool, cl: bool, reuse: bool) -> str:
+        return (f"course loop bs{bs} {'bf16' if amp and device.type == 'cuda' else 'fp32'}{' channels_last' if cl else ''}"
+                f"{'' if reuse else ' fresh codes'}")
 
     if args.only:
         keys = [k for k in args.only.split(",") if k]
@@ -102,12 +122,12 @@ def main() -> None:
                              + "; ".join(name(*v) for v in variants))
         variants = chosen
     rows = []
-    for bs, amp, cl in variants:
+    for bs, amp, cl, reuse in variants:
         try:
-            row = run_variant(data, device, bs, amp, cl, steps, seconds)
+            row = run_variant(data, device, bs, amp, cl, steps, seconds, reuse)
         except Exception as e:  # report and go on: one failing variant must not cost the run
-            row = dict(batch=bs, amp=amp, channels_last=cl, error=repr(e)[:300])
-        row["variant"] = name(bs, amp, cl)
+            row = dict(batch=bs, amp=amp, channels_last=cl, reuse_fakes=reuse, error=repr(e)[:300])
+        row["variant"] = name(bs, amp, cl, reuse)
         rows.append(row)
         print(json.dumps(row), flush=True)
     reference = None

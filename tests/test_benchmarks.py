@@ -1,0 +1,54 @@
+"""Every benchmark script runs end to end in its ``--tiny`` CPU mode and writes what it promises.
+
+Speed itself is measured by the scripts (see docs/benchmarks.md), never asserted here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(script: str, out: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MPLBACKEND="Agg", GENIMG_OFFLINE="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--tiny", "--out", str(out), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def rows_ok(path: Path) -> list[dict]:
+    rows = json.loads(path.read_text())["rows"]
+    assert rows and all("error" not in r and r["img_per_s"] > 0 for r in rows), rows
+    return rows
+
+
+def test_bench_gan_times_both_ways_of_making_gs_fakes_and_counts_the_flops(tmp_path):
+    run("bench_gan.py", tmp_path)
+    result = json.loads((tmp_path / "gan_bench.json").read_text())
+    rows = rows_ok(tmp_path / "gan_bench.json")
+    assert [r["reuse_fakes"] for r in rows] == [True, False]
+    info = result["info"]
+    # reusing D's fakes saves one forward pass of G; no D weight gradients in G's update
+    assert 0 < info["gflop_per_img_step"] < info["gflop_per_img_step_fresh_codes"]
+    assert info["gflop_per_img_step"] < 2.44  # the reference's own count for its step (../shared/bench)
+    assert (tmp_path / "gan_bench.png").stat().st_size > 1000
+
+
+def test_bench_vae_runs(tmp_path):
+    run("bench_vae.py", tmp_path)
+    assert list(tmp_path.glob("*.json"))
+
+
+def test_bench_classifier_runs(tmp_path):
+    run("bench_classifier.py", tmp_path, "--no-naive")
+    assert list(tmp_path.glob("*.json"))
+
+
+def test_gan_race_runs(tmp_path):
+    run("gan_race.py", tmp_path)
+    assert list(tmp_path.glob("*.json"))
