@@ -6,7 +6,9 @@ which one you are looking at). Both are DCGANs (width 32, latent 64, 28x28) trai
 non-saturating loss on the offline MNIST training split (4,000 digits), Adam (betas 0.5, 0.999),
 batch 64, fresh codes for G's update (``reuse_fakes=False``: these weights were trained before
 ``GANTask`` reused D's fakes by default; the flag keeps the script reproducing them). After
-rebuilding, put the printed SHA-256 into SHIPPED in genimg_course/checkpoints.py.
+rebuilding, put the printed SHA-256 into SHIPPED in genimg_course/checkpoints.py. Checked
+2026-11-27 on the 2-core VM: ``--which cgan --steps 2000`` gave the shipped cGAN's weights bit for
+bit (98 s; the file itself now also records ``lr``, so its SHA-256 differs).
 
     python tools/make_gan_weights.py --which dcgan --steps 6000 --lr 5e-4   # the shipped DCGAN, ~6 min
     python tools/make_gan_weights.py --which cgan --steps 2000   # the shipped cGAN
