@@ -14,7 +14,9 @@
 # sweep, so its wall times are upper bounds for a lesson that has the card to itself.
 # Knobs (environment): BENCH=0 skips the benchmarks; GAN_ONLY / CLASSIFIER_ONLY / VAE_ONLY="" skip one
 # (or pass --only substrings, e.g. GAN_ONLY="bs1024 bf16 channels_last"); RACE=0 skips the quality race
-# and the sweep; LESSONS="notebooks/05_vae.ipynb" runs only those lessons; PROFILE picks the profile.
+# and the sweep; LESSONS="notebooks/05_vae.ipynb" runs only those lessons; PROFILE picks the profile;
+# SWEEP=0 skips only the settings sweep; REUSE_CHECK=1 also trains lesson 03's gpu DCGAN with and without reuse of D's fakes (gan_reuse.py,
+# seed 0, 8,000 steps each: about 3 minutes).
 # Writes OUTDIR/results.tgz (logs, JSON, figures, executed notebooks) and prints a summary.
 set -u
 OUTDIR=${1:-${OUT:-/tmp/gpu_check}}
@@ -62,8 +64,15 @@ python3 benchmarks/gan_race.py --seconds "${RACE_SECONDS:-40}" --out "$W/race" >
 tail -n 5 "$W/logs/gan_race.log"
 fi
 
+if [ "${REUSE_CHECK:-0}" = 1 ]; then
+    stamp "phase 1: G's update reusing D's fakes vs fresh codes (quality, lesson 03's gpu settings)"
+    python3 benchmarks/gan_reuse.py --width 64 --batch 512 --steps 8000 --seeds 0 --out "$W/race" \
+        >"$W/logs/gan_reuse.log" 2>&1
+    tail -n 3 "$W/logs/gan_reuse.log"
+fi
+
 stamp "phase 2: lessons under the gpu profile, beside the settings sweep"
-if [ "${RACE:-1}" = 1 ]; then
+if [ "${SWEEP:-${RACE:-1}}" = 1 ]; then
     python3 benchmarks/gan_race.py --only sweep --seconds "${SWEEP_SECONDS:-50}" --tag gan_sweep --out "$W/race" \
         >"$W/logs/gan_sweep.log" 2>&1 &
 fi

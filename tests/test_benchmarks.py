@@ -52,3 +52,11 @@ def test_bench_classifier_runs(tmp_path):
 def test_gan_race_runs(tmp_path):
     run("gan_race.py", tmp_path)
     assert list(tmp_path.glob("*.json"))
+
+
+def test_gan_reuse_trains_both_ways_and_scores_them(tmp_path):
+    run("gan_reuse.py", tmp_path)
+    result = json.loads((tmp_path / "gan_reuse.json").read_text())
+    assert [r["reuse_fakes"] for r in result["rows"]] == [True, False]
+    assert all(len(r["fid_curve"]) == 2 and r["fid_final"] > 0 for r in result["rows"])
+    assert (tmp_path / "gan_reuse.png").stat().st_size > 1000
