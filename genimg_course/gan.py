@@ -45,6 +45,8 @@ class GANTask:
             raise ValueError(f"unknown loss {loss!r}: expected one of {sorted(LOSSES)}")
         if not isinstance(n_critic, int) or n_critic < 1:
             raise ValueError(f"n_critic must be a positive integer, got {n_critic!r}")
+        if not isinstance(reuse_fakes, bool):
+            raise TypeError(f"reuse_fakes must be True or False, got {reuse_fakes!r}")
         if not (lr_g > 0 and lr_d > 0):
             raise ValueError(f"learning rates must be positive, got lr_g={lr_g}, lr_d={lr_d}")
         self.latent_dim = latent_dim or getattr(G, "latent_dim", None)
@@ -57,7 +59,7 @@ class GANTask:
         if hasattr(D, "image_shape"):
             check_gan_pair(G, D, self.latent_dim)  # fails before any step, naming both shapes
         device = next(G.parameters()).device
-        self.loss, self.n_critic, self.gp_weight, self.reuse_fakes = loss, n_critic, gp_weight, bool(reuse_fakes)
+        self.loss, self.n_critic, self.gp_weight, self.reuse_fakes = loss, n_critic, gp_weight, reuse_fakes
         self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
         fused = {"fused": True} if device.type == "cuda" else {}
         self.modules = {"G": G, "D": D.to(device)}
@@ -192,6 +194,8 @@ class GANDiagnostics:
                  warmup_logs: int = 2, warmup_steps: int = 200, print_fn: Callable[[str], None] = print) -> None:
         if window < 2:
             raise ValueError(f"window must be >= 2 logs, got {window}")
+        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be a whole number of steps >= 0, got {warmup_steps!r}")
         self.G, self.latent_dim = G, latent_dim or getattr(G, "latent_dim", None)
         self.window, self.grad_limit, self.diversity_floor, self.sample_every = window, grad_limit, diversity_floor, sample_every
         self.warmup_logs, self.warmup_steps = warmup_logs, warmup_steps  # no collapse alarm before both have passed

@@ -160,6 +160,18 @@ def test_bad_task_settings_are_named(kwargs, words):
         GANTask(MLPGenerator(), MLPDiscriminator(), **kwargs)
 
 
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_reuse_fakes_must_be_a_bool(value):
+    with pytest.raises(TypeError, match=rf"reuse_fakes must be True or False, got {value!r}"):
+        GANTask(MLPGenerator(), MLPDiscriminator(), reuse_fakes=value)
+
+
+@pytest.mark.parametrize("value", [-1, 2.5, "200"])
+def test_the_diagnostics_warm_up_must_be_whole_steps(value):
+    with pytest.raises(ValueError, match="warmup_steps must be a whole number of steps >= 0"):
+        GANDiagnostics(warmup_steps=value)
+
+
 def test_a_generator_without_latent_dim_needs_it_passed():
     with pytest.raises(ValueError, match="latent_dim"):
         GANTask(nn.Linear(4, 2), MLPDiscriminator())
