@@ -35,7 +35,8 @@ class GANTask:
     same codes ``z``, as the DCGAN authors' code and pytorch/examples do), so G runs forward once
     per step; ``False`` draws fresh codes for G's update, as in Goodfellow et al.'s Algorithm 1,
     at the cost of a second forward pass through G. Either way G's backward pass stops at G's own
-    weights: D's weight gradients there would be thrown away, so they are never computed.
+    weights (``StepContext.update`` computes gradients for the optimiser's parameters only): D's
+    weight gradients there would be thrown away, so they are never computed.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, loss: str = "nonsaturating", lr_g: float = 2e-4,
@@ -101,18 +102,13 @@ class GANTask:
             with _local_only(D):  # D is not updated here: under DDP, nothing of D's to all-reduce
                 g_out = self._call(D, fake, y).float()
         g_loss = self.g_loss_fn(g_out)
-        grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True, inputs=_trainable(self.optimizers["G"]) or None)
+        grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True)  # backward into G's weights only
         if self.loss in ("nonsaturating", "saturating"):
             d_real, d_fake = torch.sigmoid(real_out).mean(), torch.sigmoid(fake_out).mean()  # D's probabilities
         else:
             d_real, d_fake = real_out.mean(), fake_out.mean()  # critic scores
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_real": d_real.detach(),
                 "d_fake": d_fake.detach(), "grad_d": grad_d, "grad_g": grad_g}
-
-
-def _trainable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
-    """The parameters ``optimizer`` updates: backward into these only."""
-    return [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
 
 
 def _local_only(module: nn.Module) -> contextlib.AbstractContextManager:

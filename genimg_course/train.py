@@ -91,31 +91,38 @@ class StepContext:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_norm: bool = False,
-               inputs: Sequence[torch.Tensor] | None = None) -> torch.Tensor | None:
-        """``zero_grad`` → ``backward`` → ``step`` (with loss scaling under fp16). With
-        ``grad_norm=True`` returns the total gradient norm of the optimiser's parameters as a
-        tensor (no host sync). ``inputs``: compute gradients for these tensors only (e.g. the
-        generator's weights when the loss also runs through the discriminator)."""
+    def update(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, grad_norm: bool = False) -> torch.Tensor | None:
+        """``zero_grad`` → ``backward`` → ``step`` (with loss scaling under fp16). Gradients are
+        computed only for the optimiser's own parameters: a loss that also runs through another
+        network (a GAN generator's loss through D) leaves that network's weights alone. With
+        ``grad_norm=True`` returns the total gradient norm of those parameters as a tensor (no
+        host sync)."""
         optimizer.zero_grad(set_to_none=True)
+        params = _trainable(optimizer)
+        inputs = params or None  # nothing trainable: let backward report what it finds
         norm = None
         if self.scaler is not None:
             self.scaler.scale(loss).backward(inputs=inputs)
             if grad_norm:
                 self.scaler.unscale_(optimizer)
-                norm = _total_grad_norm(optimizer)
+                norm = _total_grad_norm(params)
             self.scaler.step(optimizer)
             self.scaler.update()
         else:
             loss.backward(inputs=inputs)
             if grad_norm:
-                norm = _total_grad_norm(optimizer)
+                norm = _total_grad_norm(params)
             optimizer.step()
         return norm
 
 
-def _total_grad_norm(optimizer: torch.optim.Optimizer) -> torch.Tensor:
-    grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+def _trainable(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """The parameters ``optimizer`` updates (those that require gradients)."""
+    return [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+
+
+def _total_grad_norm(params: list[torch.Tensor]) -> torch.Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return torch.zeros(())
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
