@@ -65,6 +65,18 @@ def main() -> None:
     args = p.parse_args()
     if args.tiny:
         args.steps, args.width, args.n, args.points, args.seeds = 20, 8, 100, 2, "0"
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--seeds: expected comma-separated whole numbers, got {args.seeds!r}")
+    for name, value, low in (("--steps", args.steps, 1), ("--width", args.width, 1), ("--batch", args.batch, 1),
+                             ("--points", args.points, 1), ("--n", args.n, 2)):
+        if value < low:
+            p.error(f"{name}: expected a whole number >= {low}, got {value}")
+    if not seeds or args.points > args.steps or args.n > 500 or not args.lr > 0:
+        p.error(f"expected at least one seed, --points <= --steps, --n <= 500 (the offline test split has 1,000 "
+                f"digits; real-vs-real needs 2n) and --lr > 0; got seeds={args.seeds!r}, points={args.points}, "
+                f"steps={args.steps}, n={args.n}, lr={args.lr}")
     args.out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     info = dict(device=torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
@@ -75,7 +87,7 @@ def main() -> None:
     info["fid_real_vs_real"] = round(real_vs_real(test.images, args.n, judge, seed=0), 2)
     print(json.dumps(info), flush=True)
     rows = []
-    for seed in [int(s) for s in args.seeds.split(",") if s]:
+    for seed in seeds:
         for reuse in (True, False):
             row = train_and_score(train, test, judge, device, reuse, seed, args.steps, args.width, args.batch,
                                   args.lr, args.n, args.points)

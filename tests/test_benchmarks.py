@@ -60,3 +60,9 @@ def test_gan_reuse_trains_both_ways_and_scores_them(tmp_path):
     assert [r["reuse_fakes"] for r in result["rows"]] == [True, False]
     assert all(len(r["fid_curve"]) == 2 and r["fid_final"] > 0 for r in result["rows"])
     assert (tmp_path / "gan_reuse.png").stat().st_size > 1000
+
+
+def test_gan_reuse_names_a_bad_setting(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gan_reuse.py"), "--seeds", "a,b", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--seeds: expected comma-separated whole numbers, got 'a,b'" in proc.stderr
