@@ -39,6 +39,36 @@ def test_bench_gan_times_both_ways_of_making_gs_fakes_and_counts_the_flops(tmp_p
     assert (tmp_path / "gan_bench.png").stat().st_size > 1000
 
 
+def _layers(module) -> list[tuple]:
+    """(type, weight shape, has bias, stride) of every conv and norm layer, in order."""
+    import torch.nn as nn
+    return [(type(m).__name__, tuple(m.weight.shape), m.bias is not None, getattr(m, "stride", None))
+            for m in module.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d))]
+
+
+def test_bench_gan_times_exactly_the_reference_models():
+    import importlib.util
+
+    import torch
+    spec = importlib.util.spec_from_file_location("bench_gan", ROOT / "benchmarks" / "bench_gan.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    G, D = bench.models(torch.device("cpu"))
+    # pytorch/examples' DCGAN (nz 100, ngf = ndf 64, 64x64, 1 channel, no conv bias), as in ../shared/bench
+    assert sum(p.numel() for p in G.parameters()) == 3_574_656
+    assert sum(p.numel() for p in D.parameters()) == 2_763_520
+    reference = next((p for p in (ROOT / ".bench_ref" / "examples_loop_reference.py",
+                                  ROOT.parent / "shared" / "bench" / "examples_loop_reference.py") if p.exists()), None)
+    if reference is None:
+        return  # the counts above were taken from it
+    import torch.nn as nn
+    src = reference.read_text()
+    scope: dict = {}
+    exec(src[src.index("def weights_init"):src.index("def sync")], {"nn": nn}, scope)  # the model builders only
+    assert _layers(G) == _layers(scope["generator"]())
+    assert _layers(D) == _layers(scope["discriminator"](sigmoid=False))
+
+
 def test_bench_vae_runs(tmp_path):
     run("bench_vae.py", tmp_path)
     assert list(tmp_path.glob("*.json"))

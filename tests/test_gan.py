@@ -504,6 +504,15 @@ def test_dcgan_discriminator_uses_the_asked_normalisation():
     assert nn.BatchNorm2d not in kinds["none"] and nn.GroupNorm not in kinds["none"]
 
 
+def test_dcgan_discriminator_bias_switches_the_first_and_last_conv_bias():
+    convs = lambda D: [m.bias is not None for m in D.modules() if isinstance(m, nn.Conv2d)]  # noqa: E731
+    assert convs(DCGANDiscriminator(width=4)) == [True, False, True]  # BatchNorm makes a middle bias redundant
+    assert convs(DCGANDiscriminator(width=4, bias=False)) == [False, False, False]
+    assert convs(DCGANDiscriminator(width=4, norm="none", bias=False)) == [False, True, False]
+    with pytest.raises(TypeError, match="bias must be True or False, got 'no'"):
+        DCGANDiscriminator(width=4, bias="no")
+
+
 def test_dcgan_discriminator_has_no_sigmoid():
     D = DCGANDiscriminator(width=4)
     assert not any(isinstance(m, nn.Sigmoid) for m in D.modules())

@@ -73,14 +73,19 @@ class DCGANDiscriminator(nn.Module):
 
     ``norm``: ``"batch"`` (DCGAN), ``"layer"`` (for WGAN-GP, whose per-sample penalty BatchNorm
     would break) or ``"none"``; ``spectral_norm=True`` wraps every conv (Miyato et al., 2018).
+    ``bias``: whether the first and the last conv add a bias (the others do only when ``norm="none"``);
+    ``bias=False`` gives exactly pytorch/examples' DCGAN discriminator, which ``benchmarks/bench_gan.py``
+    times, and saves one read and write of the first layer's output per call.
     """
 
     def __init__(self, width: int = 64, channels: int = 1, image_size: int = 28, num_classes: int | None = None,
-                 norm: str = "batch", spectral_norm: bool = False) -> None:
+                 norm: str = "batch", spectral_norm: bool = False, bias: bool = True) -> None:
         super().__init__()
         _check_int(width=width, channels=channels, num_classes=num_classes)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}")
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
         s, n = _layout(image_size)
         self.num_classes = num_classes
         self.image_shape = (channels, image_size, image_size)
@@ -90,11 +95,11 @@ class DCGANDiscriminator(nn.Module):
             return {"batch": lambda: nn.BatchNorm2d(c), "layer": lambda: nn.GroupNorm(1, c), "none": nn.Identity}[norm]()
 
         c = width
-        layers: list[nn.Module] = [wrap(nn.Conv2d(channels + (num_classes or 0), c, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [wrap(nn.Conv2d(channels + (num_classes or 0), c, 4, 2, 1, bias=bias)), nn.LeakyReLU(0.2, True)]
         for _ in range(n - 1):
             layers += [wrap(nn.Conv2d(c, 2 * c, 4, 2, 1, bias=norm == "none")), normalise(2 * c), nn.LeakyReLU(0.2, True)]
             c *= 2  # size halves, channels double
-        layers.append(wrap(nn.Conv2d(c, 1, s, 1, 0)))  # (B, 1, 1, 1)
+        layers.append(wrap(nn.Conv2d(c, 1, s, 1, 0, bias=bias)))  # (B, 1, 1, 1)
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
