@@ -96,3 +96,22 @@ def test_gan_reuse_names_a_bad_setting(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gan_reuse.py"), "--seeds", "a,b", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--seeds: expected comma-separated whole numbers, got 'a,b'" in proc.stderr
+
+
+def test_step_traffic_counts_flops_bytes_and_ops_of_each_step(tmp_path):
+    run("step_traffic.py", tmp_path)
+    steps = json.loads((tmp_path / "step_traffic.json").read_text())["steps"]
+    reuse, fresh = steps["course (reuses D's fakes, the default)"], steps["course (fresh codes)"]
+    assert reuse["gflop_per_img"] == 2.237  # device-independent counts: exact
+    assert reuse["gflop_per_img"] < fresh["gflop_per_img"] and reuse["mb_per_img"] < fresh["mb_per_img"]
+    assert reuse["ops"] < fresh["ops"] and reuse["top"]
+    reference = steps.get("reference resident loop")  # there when ../shared/bench or .bench_ref is
+    if reference is not None:
+        assert reference["gflop_per_img"] == 2.44  # what the reference prints for itself
+        assert reuse["gflop_per_img"] < reference["gflop_per_img"]
+
+
+def test_step_traffic_names_a_bad_setting(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_traffic.py"), "--reference", "nowhere.py",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "got 'nowhere.py' (no such file)" in proc.stderr
