@@ -43,6 +43,8 @@ def train_and_score(train, test, judge, device: torch.device, reuse: bool, seed:
         t0 = time.perf_counter()
         curve.append((history.steps[-1], round(fid(test.images[:n], generate(G, n, seed=seed + 1), judge), 2)))
         scoring[0] += time.perf_counter() - t0
+        print(f"  {'reuse' if reuse else 'fresh'} seed {seed}: step {curve[-1][0]}/{steps}, FID {curve[-1][1]:g}",
+              flush=True)  # a long run shows where it is
 
     t0 = time.perf_counter()
     fit(task, batches, steps=steps, log_every=max(1, steps // points), seed=seed, callbacks=[score], progress=False)
