@@ -52,6 +52,17 @@ def models(device: torch.device) -> tuple[DCGANGenerator, DCGANDiscriminator]:
     return G, D
 
 
+def reference_models(path: Path) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The reference's own G and D (logits, no sigmoid), built by the functions in its file at ``path``
+    and initialised by its ``weights_init``; only those functions are run, not the script."""
+    src = path.read_text()
+    scope: dict = {"nn": torch.nn}
+    exec(src[src.index("def weights_init"):src.index("def sync")], scope)
+    G, D = scope["generator"](), scope["discriminator"](sigmoid=False)
+    G.apply(scope["weights_init"]), D.apply(scope["weights_init"])
+    return G, D
+
+
 def gflop_per_image_step(data: ImageSet, reuse_fakes: bool, batch_size: int = 16) -> float:
     """FLOPs of one ``GANTask`` step per image (CPU, fp32), counted as the reference counts its own."""
     from torch.utils.flop_counter import FlopCounterMode

@@ -25,13 +25,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import json
 import time
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -40,6 +38,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from genimg_course.data import ResidentBatches
 from genimg_course.gan import GANTask
 from genimg_course.train import fit
+
+import bench_gan  # beside this file: the models and data that bench_gan.py times
 
 HERE = Path(__file__).resolve().parent
 NOT_COMPUTE = {"detach", "view", "_unsafe_view", "t", "as_strided", "expand", "alias", "slice", "select",
@@ -77,24 +77,17 @@ def count(step, batch: int) -> dict:
 
 
 def course_step(batch: int, reuse_fakes: bool):
-    spec = importlib.util.spec_from_file_location("bench_gan", HERE / "bench_gan.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     cpu = torch.device("cpu")
-    task = GANTask(*bench.models(cpu), reuse_fakes=reuse_fakes)
+    task = GANTask(*bench_gan.models(cpu), reuse_fakes=reuse_fakes)
     for name, module in task.modules.items():  # fused Adam, as GANTask builds it on CUDA
         task.optimizers[name] = torch.optim.Adam(module.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
-    batches = ResidentBatches(bench.dataset(4 * batch, cpu), batch, cpu, channels_last=True)
+    batches = ResidentBatches(bench_gan.dataset(4 * batch, cpu), batch, cpu, channels_last=True)
     return lambda: fit(task, batches, steps=1, progress=False, seed=0, amp_dtype=torch.bfloat16, channels_last=True)
 
 
 def reference_step(path: Path, batch: int):
     """The reference's resident step (bf16 autocast, channels_last, BCE with logits, fused Adam)."""
-    src = path.read_text()
-    scope: dict = {"nn": nn}
-    exec(src[src.index("def weights_init"):src.index("def sync")], scope)  # its model builders only
-    G, D = scope["generator"](), scope["discriminator"](sigmoid=False)
-    G.apply(scope["weights_init"]), D.apply(scope["weights_init"])
+    G, D = bench_gan.reference_models(path)
     G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)

@@ -61,12 +61,9 @@ def test_bench_gan_times_exactly_the_reference_models():
                                   ROOT.parent / "shared" / "bench" / "examples_loop_reference.py") if p.exists()), None)
     if reference is None:
         return  # the counts above were taken from it
-    import torch.nn as nn
-    src = reference.read_text()
-    scope: dict = {}
-    exec(src[src.index("def weights_init"):src.index("def sync")], {"nn": nn}, scope)  # the model builders only
-    assert _layers(G) == _layers(scope["generator"]())
-    assert _layers(D) == _layers(scope["discriminator"](sigmoid=False))
+    G_ref, D_ref = bench.reference_models(reference)
+    assert _layers(G) == _layers(G_ref)
+    assert _layers(D) == _layers(D_ref)
 
 
 def test_bench_vae_runs(tmp_path):
