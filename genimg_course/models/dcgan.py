@@ -75,7 +75,8 @@ class DCGANDiscriminator(nn.Module):
     would break) or ``"none"``; ``spectral_norm=True`` wraps every conv (Miyato et al., 2018).
     ``bias``: whether the first and the last conv add a bias (the others do only when ``norm="none"``);
     ``bias=False`` gives exactly pytorch/examples' DCGAN discriminator, which ``benchmarks/bench_gan.py``
-    times, and saves one read and write of the first layer's output per call.
+    times; on CUDA it also saves one read and write of the first layer's output per call (the CPU's
+    convolution adds the bias in place, at no extra pass).
     """
 
     def __init__(self, width: int = 64, channels: int = 1, image_size: int = 28, num_classes: int | None = None,
