@@ -8,15 +8,14 @@
 """
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import pickle
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any
 
 import torch
+
+from .files import atomic_write, sha256_file
 
 __all__ = ["CheckpointError", "atomic_write", "save_checkpoint", "load_checkpoint", "sha256_file", "SHIPPED", "shipped_path", "load_shipped"]
 
@@ -32,41 +31,6 @@ SHIPPED: dict[str, tuple[str, str, str]] = {
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: missing, truncated, corrupted or of the wrong kind."""
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Write ``path`` through a temporary file in the same folder, flushed and renamed over the
-    target: readers see the old file or the new one, never half of one. The new file gets the
-    usual permissions (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)  # atomic on POSIX and Windows
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 _PLAIN = (int, float, bool, str, bytes, type(None), torch.dtype, torch.device)

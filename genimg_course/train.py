@@ -33,15 +33,12 @@ from torch import nn
 
 from . import distributed
 from .checkpoints import load_checkpoint, save_checkpoint
+from .history import History, TrainingDiverged
 
 __all__ = [
     "Task", "StepContext", "ClassifierTask", "History", "TrainingDiverged", "fit", "seed_everything",
-    "evaluate_accuracy",
+    "evaluate_accuracy", "adam", "evaluating",
 ]
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the message says what usually causes it."""
 
 
 def seed_everything(seed: int) -> None:
@@ -140,9 +137,36 @@ class Task(Protocol):
         ...
 
 
-def _adam(params: Any, lr: float, device: torch.device, **kw: Any) -> torch.optim.Adam:
-    fused = {"fused": True} if device.type == "cuda" else {}
-    return torch.optim.Adam(params, lr=lr, **kw, **fused)
+def adam(params: Any, lr: float, *, betas: tuple[float, float] = (0.9, 0.999), device: torch.device | str | None = None,
+         weight_decay: float = 0.0, decoupled: bool = False) -> torch.optim.Optimizer:
+    """The course's one Adam builder: ``torch.optim.Adam`` (``AdamW`` with ``decoupled=True``), fused
+    into one kernel on CUDA (``fused=True``; on the CPU the plain loop). ``device``: where the
+    parameters live (read from them when not given)."""
+    params = list(params)
+    if not params:
+        raise ValueError("adam() got no parameters to optimise")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    first = params[0]["params"][0] if isinstance(params[0], dict) else params[0]
+    dev = torch.device(device) if device is not None else first.device
+    fused = {"fused": True} if dev.type == "cuda" else {}
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return cls(params, lr=lr, betas=betas, weight_decay=weight_decay, **fused)
+
+
+@contextlib.contextmanager
+def evaluating(*modules: nn.Module | None) -> Iterator[None]:
+    """Eval mode (BatchNorm's running statistics, no dropout) for ``modules`` inside the block, each
+    put back in the mode it had afterwards, even on an error. ``None`` entries are skipped."""
+    mods = [m for m in modules if m is not None]
+    was = [m.training for m in mods]
+    for m in mods:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, w in zip(mods, was):
+            m.train(w)
 
 
 class ClassifierTask:
@@ -157,13 +181,12 @@ class ClassifierTask:
             raise ValueError(f"lr must be positive, got {lr}")
         dev = torch.device(device) if device is not None else next(model.parameters()).device
         self.modules = {"model": model.to(dev)}
-        self.optimizers = {"opt": torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
-                                                    **({"fused": True} if dev.type == "cuda" else {}))}
+        self.optimizers = {"model": adam(model.parameters(), lr, device=dev, weight_decay=weight_decay, decoupled=True)}
         self.schedulers = {}
         if total_steps is not None:
             if not isinstance(total_steps, int) or total_steps < 1:
                 raise ValueError(f"total_steps must be a positive integer (or None), got {total_steps!r}")
-            self.schedulers["lr"] = torch.optim.lr_scheduler.OneCycleLR(self.optimizers["opt"], max_lr=lr,
+            self.schedulers["lr"] = torch.optim.lr_scheduler.OneCycleLR(self.optimizers["model"], max_lr=lr,
                                                                         total_steps=total_steps)
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor], ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -173,45 +196,11 @@ class ClassifierTask:
         with ctx.autocast():
             logits = model(x)  # (B, num_classes)
         loss = F.cross_entropy(logits.float(), y)
-        ctx.update(loss, self.optimizers["opt"])
+        ctx.update(loss, self.optimizers["model"])
         sched = self.schedulers.get("lr")
         if sched is not None and sched.last_epoch < sched.total_steps - 1:  # past the end: hold the last lr
             sched.step()
         return {"loss": loss.detach(), "acc": (logits.argmax(1) == y).float().mean()}
-
-
-@dataclass
-class History:
-    """What a run logged: ``values[name][i]`` is the mean of ``name`` over the steps up to
-    ``steps[i]``. ``stopped_by`` is ``"steps"``, ``"time"`` or ``"interrupted"``."""
-
-    steps: list[int] = field(default_factory=list)
-    values: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
-    images: int = 0
-    stopped_by: str = ""
-
-    @property
-    def images_per_second(self) -> float:
-        return self.images / self.seconds if self.seconds > 0 else float("nan")
-
-    def last(self, name: str) -> float:
-        if name not in self.values or not self.values[name]:
-            raise KeyError(f"no logged values for {name!r}; logged: {sorted(self.values)}")
-        return self.values[name][-1]
-
-    def to_state(self) -> dict[str, Any]:
-        return {"steps": list(self.steps), "values": {k: list(v) for k, v in self.values.items()},
-                "seconds": float(self.seconds), "images": int(self.images)}
-
-    @classmethod
-    def from_state(cls, s: dict[str, Any]) -> "History":
-        return cls(list(s["steps"]), {k: list(v) for k, v in s["values"].items()}, float(s["seconds"]), int(s["images"]))
-
-    def __repr__(self) -> str:
-        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.values.items() if v)
-        return (f"History({self.steps[-1] if self.steps else 0} steps in {self.seconds:.1f} s, "
-                f"{self.images_per_second:,.0f} img/s, stopped by {self.stopped_by or '-'}; {last})")
 
 
 def _plain(m: nn.Module) -> nn.Module:
@@ -457,10 +446,8 @@ def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     """Top-1 accuracy of ``model`` on float images ``(N, C, H, W)`` and labels ``(N,)``."""
     if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
         raise ValueError(f"images and labels must be non-empty and of equal length, got {images.shape[0]} and {labels.shape[0]}")
-    was_training = model.training
-    model.eval()
     correct = torch.zeros((), device=images.device)
-    for i in range(0, images.shape[0], batch_size):
-        correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum()
-    model.train(was_training)
+    with evaluating(model):
+        for i in range(0, images.shape[0], batch_size):
+            correct += (model(images[i:i + batch_size]).argmax(1) == labels[i:i + batch_size]).sum()
     return float(correct.item()) / images.shape[0]

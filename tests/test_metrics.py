@@ -1,119 +1,15 @@
-"""metrics: each lesson's figures JSON, and FID/KID on the shipped judge's features."""
+"""metrics: FID/KID on the shipped judge's features, and their input checks."""
 from __future__ import annotations
 
-import json
-import math
-import os
 
 import pytest
 import torch
 
 from genimg_course.data import to_float
-from genimg_course.metrics import Figures, JudgeFeatures, fid, kid, real_vs_real
-from genimg_course.profiles import resolve
+from genimg_course.metrics import JudgeFeatures, fid, kid, real_vs_real
 from genimg_course.train import evaluate_accuracy
 
 pytestmark = pytest.mark.usefixtures("isolated")
-
-
-def read_strict_json(path):
-    """Parse like a strict JSON reader (browsers, jq): NaN and Infinity are not JSON."""
-    def refuse(token):
-        raise ValueError(f"{token} is not valid JSON")
-
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
-# ---------------------------------------------------------------- Figures
-
-def test_figures_writes_the_lesson_json_into_GENIMG_FIGURES_DIR(tmp_path, monkeypatch):
-    monkeypatch.setenv("GENIMG_FIGURES_DIR", str(tmp_path / "figs"))
-    figures = Figures("01_cnn_basics")
-    assert figures.path == tmp_path / "figs" / "01_cnn_basics.json"
-    assert read_strict_json(figures.path)["lesson"] == "01_cnn_basics"  # written on creation
-
-
-def test_figures_default_to_figures_under_the_working_directory(isolated, monkeypatch):
-    monkeypatch.delenv("GENIMG_FIGURES_DIR")
-    assert Figures("00_setup").path.resolve() == (isolated / "figures" / "00_setup.json").resolve()
-
-
-def test_an_explicit_folder_beats_the_environment(tmp_path):
-    assert Figures("00_setup", folder=tmp_path).path == tmp_path / "00_setup.json"
-
-
-def test_figures_record_the_profile_and_device():
-    profile = resolve("smoke")
-    values = read_strict_json(Figures("00_setup", profile).path)
-    assert values["profile"] == "smoke" and values["device"] == str(profile.device)
-
-
-def test_each_record_is_written_at_once_and_returned(tmp_path):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    assert figures.record("test_accuracy", 0.98) == 0.98
-    figures.record("confusions", {"4": [9, 7]})
-    values = read_strict_json(figures.path)
-    assert values["test_accuracy"] == 0.98 and values["confusions"] == {"4": [9, 7]}
-    assert values["elapsed_s"] >= 0
-
-
-def test_figures_carry_the_compute_card_peaks_as_running_maxima(tmp_path):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    first = read_strict_json(figures.path)["peak_ram_gib"]
-    assert 0 < first < 64  # this test process, in GiB
-    figures.values["peak_ram_gib"] = 1e3  # a peak seen earlier is never lowered by a later write
-    figures.record("x", 1)
-    assert read_strict_json(figures.path)["peak_ram_gib"] == 1e3
-    assert "peak_ram_gib" not in repr(figures)
-
-
-def test_a_scalar_tensor_is_recorded_as_a_number(tmp_path):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    assert figures.record("loss", torch.tensor(0.5)) == 0.5
-    assert read_strict_json(figures.path)["loss"] == 0.5
-
-
-def test_recording_leaves_no_temporary_files(tmp_path):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    for i in range(3):
-        figures.record(f"x{i}", i)
-    assert os.listdir(tmp_path) == ["01_cnn_basics.json"]
-
-
-def test_the_figures_file_gets_the_usual_permissions(tmp_path):
-    previous = os.umask(0o022)
-    try:
-        path = Figures("00_setup", folder=tmp_path).path
-    finally:
-        os.umask(previous)
-    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
-
-
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, torch.tensor(float("nan"))])
-def test_nan_or_inf_is_refused(tmp_path, value):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    with pytest.raises(ValueError, match="NaN/inf"):
-        figures.record("loss", value)
-    assert "loss" not in read_strict_json(figures.path)
-
-
-def test_nan_inside_a_list_is_refused(tmp_path):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    with pytest.raises(ValueError):
-        figures.record("curve", [1.0, math.nan])
-    read_strict_json(figures.path)
-
-
-def test_a_non_serialisable_value_is_refused_with_its_type(tmp_path):
-    figures = Figures("01_cnn_basics", folder=tmp_path)
-    with pytest.raises(TypeError, match="JSON-serialisable.*object"):
-        figures.record("thing", object())
-
-
-@pytest.mark.parametrize("lesson", ["", "a/b", "a\\b", None, 1])
-def test_a_lesson_name_must_be_a_plain_name(tmp_path, lesson):
-    with pytest.raises(ValueError, match="plain name"):
-        Figures(lesson, folder=tmp_path)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- FID/KID input checks (no judge needed)

@@ -34,7 +34,7 @@ def main() -> None:
     train, test = load_mnist("train", args.source), load_mnist("test", args.source)
     model = CNNClassifier(**CONFIG)
     task = ClassifierTask(model, lr=2e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(task.optimizers["opt"], max_lr=3e-3, total_steps=args.steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(task.optimizers["model"], max_lr=3e-3, total_steps=args.steps)
     batches = ResidentBatches(train, 64, shift=2, seed=0)
     t0 = time.time()
 
