@@ -1,6 +1,6 @@
 """``python -m genimg_course doctor``: the same as the ``genimg`` command."""
 import sys
 
-from .cli import main
+from .classroom.cli import main
 
 sys.exit(main())

@@ -186,7 +186,7 @@ def _offline_mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    from .checkpoints import atomic_write
+    from .files import atomic_write
 
     with atomic_write(path) as f:
         np.savez(f, **arrays)

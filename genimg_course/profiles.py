@@ -9,23 +9,41 @@ CUDA is available, else ``cpu``. A notebook's ``PROFILE = "auto"`` yields to the
 Sizes that differ per lesson are picked with :meth:`Profile.pick`::
 
     steps = profile.pick(smoke=40, cpu=1_500, gpu=6_000)
+
+The one rule for mixed precision is :func:`autocast_dtype`: bf16 autocast on a CUDA device that
+supports bf16, full precision everywhere else (``Profile.amp_dtype`` and ``fit(amp_dtype="auto")``).
+
+Importing this module does not import torch (the classroom tools read :data:`PROFILE_NAMES`
+without loading it); the functions that need torch import it when called.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device", "apply_gpu_memory_cap"]
+__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device", "autocast_dtype", "apply_gpu_memory_cap"]
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 T = TypeVar("T")
 
 
+def __getattr__(name: str) -> Any:
+    """``profiles.torch`` still works (it is imported on first use, not with this module)."""
+    if name == "torch":
+        import torch
+
+        return torch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def default_device() -> torch.device:
     """``cuda`` when a GPU is usable, else ``cpu``; ``GENIMG_DEVICE`` overrides."""
+    import torch
+
     forced = os.environ.get("GENIMG_DEVICE", "").strip()
     if forced:
         dev = torch.device(forced)
@@ -36,6 +54,18 @@ def default_device() -> torch.device:
             )
         return dev
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The one rule for mixed precision: ``torch.bfloat16`` on a CUDA device that supports bf16
+    (no gradient scaler needed, unlike fp16), else ``None`` (full precision: the CPU, and GPUs
+    without bf16)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
 
 
 @dataclass(frozen=True)
@@ -62,10 +92,8 @@ class Profile:
 
     @property
     def amp_dtype(self) -> torch.dtype | None:
-        """bf16 autocast on GPUs that support it; full precision on the CPU."""
-        if self.device.type == "cuda" and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return None
+        """bf16 autocast on GPUs that support it; full precision on the CPU (:func:`autocast_dtype`)."""
+        return autocast_dtype(self.device)
 
     def describe(self) -> str:
         amp = "bf16 autocast" if self.amp_dtype is not None else "fp32"
@@ -96,6 +124,8 @@ def resolve(name: str = "auto") -> Profile:
         if env:
             chosen, origin = env, f"GENIMG_PROFILE={env!r}"
     if chosen == "auto":
+        import torch
+
         chosen = "gpu" if torch.cuda.is_available() else "cpu"
     if chosen not in PROFILE_NAMES:
         raise ValueError(f"unknown {origin}: expected one of 'auto', {', '.join(map(repr, PROFILE_NAMES))}")
@@ -118,6 +148,8 @@ def apply_gpu_memory_cap(device: torch.device, total_bytes: int | None = None) -
         raise ValueError(f"GENIMG_GPU_MEM_GIB must be a number of GiB such as 3 or 2.5, got {raw!r}") from None
     if not gib > 0:
         raise ValueError(f"GENIMG_GPU_MEM_GIB must be positive, got {raw!r}")
+    import torch
+
     index = device.index if device.index is not None else torch.cuda.current_device()
     if total_bytes is None:
         total_bytes = torch.cuda.get_device_properties(index).total_memory

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from genimg_course.checks import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
+from genimg_course.classroom.solutions import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

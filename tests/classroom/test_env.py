@@ -23,10 +23,11 @@ import pytest
 import torch
 import torchvision
 
-from genimg_course import checkpoints, env
+from genimg_course import checkpoints
 from genimg_course.checks import CheckResult
 from genimg_course.checks.lesson00 import check_to_unit_range
-from genimg_course.env import Item
+from genimg_course.classroom import env
+from genimg_course.classroom.env import Item
 
 pytestmark = pytest.mark.usefixtures("isolated", "shipped_judge_untouched")
 
@@ -92,7 +93,7 @@ def test_torch_older_than_2_4_fails_and_names_both_versions(monkeypatch):
 
 def test_pair_fix_pins_the_versions_in_constraints_txt():
     pins = {}
-    for line in (Path(env.__file__).resolve().parent.parent / "constraints.txt").read_text().splitlines():
+    for line in (Path(env.__file__).resolve().parents[2] / "constraints.txt").read_text().splitlines():
         name, _, version = line.partition("==")
         pins[name.strip()] = version.strip()
     assert env._torch_pair() == (pins["torch"], pins["torchvision"])

@@ -39,10 +39,13 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..files import atomic_write, sha256_file, write_text
+from .lessons import lessons_dir
+
 __all__ = ["Lesson", "SiteError", "SiteReport", "VENDORED", "find_lessons", "install_assets", "render_lesson",
            "render_index", "build_site", "card_summary", "default_source", "site_main"]
 
-ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"  # genimg_course/assets
 # file under <out>/assets -> (vendored file in genimg_course/assets, SHA-256 of the decompressed file)
 VENDORED: dict[str, tuple[str, str]] = {
     "embed.js": ("html-manager-1.0.15-embed.js.xz",
@@ -52,7 +55,6 @@ VENDORED: dict[str, tuple[str, str]] = {
 }
 LICENCES = ("README.md", "html-manager-LICENSE.txt", "html-manager-embed.js.LICENSE.txt", "mathjax-LICENSE.txt")
 PROFILE_ORDER = ("gpu", "cpu", "smoke")  # which executed copy of a lesson the site shows first
-_CHECKOUT_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 DEFAULT_OUT = Path("site")
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FAILED_SUFFIX = ".FAILED.ipynb"  # genimg run's name for the executed copy of a lesson that failed
@@ -207,7 +209,7 @@ def _profile(nb, card: dict[str, Any], path: Path) -> str:
 def default_source() -> Path:
     """Where ``genimg run`` writes: the checkout's ``notebooks/executed/`` (one folder per profile
     inside), else ``./executed/``."""
-    return (_CHECKOUT_NOTEBOOKS if _CHECKOUT_NOTEBOOKS.is_dir() else Path.cwd()) / "executed"
+    return (lessons_dir() if lessons_dir().is_dir() else Path.cwd()) / "executed"
 
 
 def _candidates(source: Path) -> list[Path]:
@@ -331,7 +333,7 @@ def install_assets(out: str | os.PathLike) -> list[Path]:
     written = []
     for name, (vendored, digest) in VENDORED.items():
         dest = target / name
-        if dest.exists() and sha256(dest.read_bytes()).hexdigest() == digest:
+        if dest.exists() and sha256_file(dest) == digest:
             written.append(dest)
             continue
         source = ASSETS_DIR / vendored
@@ -356,9 +358,10 @@ def install_assets(out: str | os.PathLike) -> list[Path]:
 
 
 def _write(path: Path, data: bytes | str) -> None:
-    from .checkpoints import atomic_write
-
-    with atomic_write(path, "wb" if isinstance(data, bytes) else "w") as f:
+    if isinstance(data, str):
+        write_text(path, data)
+        return
+    with atomic_write(path, "wb") as f:
         f.write(data)
 
 

@@ -1,4 +1,4 @@
-"""``genimg student`` (genimg_course.student): student and instructor versions of the lessons.
+"""``genimg student`` (genimg_course.classroom.student): student and instructor versions of the lessons.
 
 The issue's proof is here too: a real student notebook, executed with papermill under the smoke
 profile, runs every cell up to its first exercise, whose check then rejects the unanswered stub
@@ -18,12 +18,13 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from genimg_course import student
-from genimg_course.checks import BEGIN_SOLUTION, END_SOLUTION, NOT_ANSWERED, strip_solutions
+from genimg_course.checks import NOT_ANSWERED
+from genimg_course.classroom import student
+from genimg_course.classroom.solutions import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
 
 pytestmark = pytest.mark.usefixtures("isolated")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 STUB = "raise NotImplementedError()"
 CELL_TIMEOUT_S = 240

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from genimg_course import checkpoints, cli
+from genimg_course import checkpoints
+from genimg_course.classroom import cli
 
 pytestmark = pytest.mark.usefixtures("isolated", "shipped_judge_untouched")
 
@@ -205,7 +206,7 @@ def test_student_writes_the_two_versions_from_the_command_line(tmp_path, home):
 
 
 def test_prefetch_and_site_are_listed_and_answer_help(capsys):
-    from genimg_course.cli import main
+    from genimg_course.classroom.cli import main
 
     with pytest.raises(SystemExit):
         main(["--help"])

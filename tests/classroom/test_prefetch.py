@@ -1,4 +1,4 @@
-"""`genimg prefetch` (genimg_course.prefetch): fills a shareable data folder and verifies every file.
+"""`genimg prefetch` (genimg_course.classroom.prefetch): fills a shareable data folder and verifies every file.
 
 The network is never used: torchvision's download is replaced by a fake that fails like a machine
 without internet, or by one that writes small archives whose MD5 sums the test publishes itself.
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from genimg_course import checkpoints, data, prefetch
-from genimg_course.prefetch import prefetch_main
+from genimg_course import checkpoints, data
+from genimg_course.classroom import prefetch
+from genimg_course.classroom.prefetch import prefetch_main
 
 NO_NETWORK = RuntimeError(
     "Error downloading train-images-idx3-ubyte.gz:\nTried https://example.invalid/mnist/, got:\n"

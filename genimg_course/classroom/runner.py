@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -35,13 +34,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..files import write_text
+from ..profiles import PROFILE_NAMES  # names only: profiles imports torch when a profile is resolved
+from .lessons import CHECKOUT, LESSON_GLOB, BadInput, available_lessons, lessons_dir, prepare_out_dir, resolve_notebooks
+
 __all__ = ["BadInput", "PROFILE_CHOICES", "LESSON_GLOB", "DEFAULT_TIMEOUT_S", "lessons_dir", "available_lessons",
            "resolve_notebooks", "prepare_out_dir", "default_out", "resolve_profile", "cpu_cores", "default_jobs",
-           "run_lessons", "collect_cards", "cards_table", "write_summary", "progress_line", "human_duration",
-           "write_text_atomically", "main"]
+           "run_lessons", "collect_cards", "cards_table", "write_summary", "progress_line", "human_duration", "main"]
 
-PROFILE_CHOICES = ("smoke", "cpu", "gpu", "auto")
-LESSON_GLOB = "[0-9][0-9]_*.ipynb"
+PROFILE_CHOICES = (*PROFILE_NAMES, "auto")
 DEFAULT_TIMEOUT_S = 600.0
 WORK = ".work"  # per-lesson scratch folders and logs inside the output folder
 PARTIAL = ".ipynb.partial"
@@ -49,79 +50,9 @@ FAILED = ".FAILED.ipynb"
 CARD = ".card.json"
 
 
-class BadInput(ValueError):
-    """A notebook name, profile or output folder that cannot be used; nothing was executed."""
-
-
 # --------------------------------------------------------------------------------------------
-# input: which lessons, which profile, where to
+# input: which lessons (lessons.py), which profile, where to
 # --------------------------------------------------------------------------------------------
-
-def lessons_dir() -> Path:
-    """The checkout's ``notebooks/`` folder (the lessons ``genimg run`` executes by default)."""
-    return Path(__file__).resolve().parent.parent / "notebooks"
-
-
-def available_lessons(folder: Path | None = None) -> list[Path]:
-    """Every lesson ``NN_name.ipynb`` in ``folder`` (default: :func:`lessons_dir`), sorted."""
-    folder = Path(folder) if folder else lessons_dir()
-    return sorted(folder.glob(LESSON_GLOB)) if folder.is_dir() else []
-
-
-def resolve_notebooks(names: Sequence[str], folder: Path | None = None) -> list[Path]:
-    """Turn ``05_vae``, ``05``, ``05_vae.ipynb`` or a path into notebook paths; no names: every lesson.
-
-    Raises :class:`BadInput` naming the lessons there are when a name matches none."""
-    folder = Path(folder) if folder else lessons_dir()
-    available = available_lessons(folder)
-    if not names:
-        if not available:
-            raise BadInput(f"no lessons in {folder}: expected notebooks named like 05_vae.ipynb "
-                           "(or give the paths of the notebooks to run)")
-        return available
-    chosen: list[Path] = []
-    for name in names:
-        path = Path(name).expanduser()
-        if path.is_file():
-            if path.suffix != ".ipynb":
-                raise BadInput(f"{name} is not a notebook: expected a .ipynb file or a lesson name such as 05_vae")
-            chosen.append(path.resolve())
-            continue
-        if path.is_dir():
-            raise BadInput(f"{name} is a folder: expected a lesson name such as 05_vae or the path of a .ipynb file")
-        key = name[:-len(".ipynb")] if name.endswith(".ipynb") else name
-        if key.isdigit():
-            key = key.zfill(2)
-        matches = [p for p in available if p.stem == key or p.stem.startswith(f"{key}_")] if "/" not in key else []
-        if len(matches) != 1:
-            listed = ", ".join(p.stem for p in available) or f"none (no lessons in {folder})"
-            raise BadInput(f"unknown notebook {name!r}: expected a lesson name (the number alone also works, "
-                           f"e.g. 05), a lesson file name or the path of a .ipynb file; lessons: {listed}")
-        chosen.append(matches[0])
-    unique: dict[Path, None] = dict.fromkeys(chosen)
-    stems = [p.stem for p in unique]
-    twice = sorted({s for s in stems if stems.count(s) > 1})
-    if twice:
-        raise BadInput(f"two notebooks named {', '.join(twice)}: their executed copies would overwrite each other")
-    return list(unique)
-
-
-def prepare_out_dir(out: str | os.PathLike) -> Path:
-    """Create ``out`` if needed and make sure files can be written there; raise :class:`BadInput` if not."""
-    out = Path(out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"output folder {out} is a file, not a folder: choose another with --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise BadInput(f"cannot create the output folder {out}: {e.strerror or e}; choose another with --out") from None
-    try:
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as e:
-        raise BadInput(f"output folder {out} is not writable ({e.strerror or e}); choose another with --out") from None
-    return out.resolve()
-
 
 def default_out(profile: str) -> Path:
     """``notebooks/executed/<profile>`` in a checkout, else ``./executed/<profile>``."""
@@ -135,7 +66,7 @@ def resolve_profile(name: str) -> str:
         raise BadInput(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_CHOICES)}")
     if name != "auto":
         return name
-    from .profiles import resolve  # imports torch: only for auto
+    from ..profiles import resolve  # imports torch: only for auto
 
     try:
         return resolve("auto").name
@@ -178,17 +109,8 @@ def _threads_per_kernel(jobs: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------
-# small pieces: files and words
+# small pieces: words
 # --------------------------------------------------------------------------------------------
-
-def write_text_atomically(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` (UTF-8) through :func:`genimg_course.checkpoints.atomic_write`: a temporary
-    file in the same folder renamed over ``path``."""
-    from .checkpoints import atomic_write  # here, not at the top: it imports torch
-
-    with atomic_write(path, "wb") as f:
-        f.write(text.encode("utf-8"))
-
 
 def human_duration(seconds: float) -> str:
     """``8 s``, ``2 min 10 s``, ``1 h 5 min``."""
@@ -375,7 +297,7 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         if partial.exists():
             os.replace(partial, failed)
             card["executed"] = failed.name
-    write_text_atomically(out / f"{stem}{CARD}", json.dumps(card, indent=1) + "\n")
+    write_text(out / f"{stem}{CARD}", json.dumps(card, indent=1) + "\n")
     return card
 
 
@@ -414,16 +336,15 @@ def _crashed_card(spec: dict[str, Any], code: int, wall: float, interrupted: boo
             "retried": False, "note": None,
             "failure": {"cell": None, "execution_count": None, "first_line": "", "error": error,
                         "message": _one_line(message, 300)}}
-    write_text_atomically(out / f"{stem}{CARD}", json.dumps(card, indent=1) + "\n")
+    write_text(out / f"{stem}{CARD}", json.dumps(card, indent=1) + "\n")
     return card
 
 
 def _worker_env() -> dict[str, str]:
     """This environment; in a checkout, with the checkout first on PYTHONPATH (worker and kernel import this package)."""
     env = dict(os.environ)
-    root = Path(__file__).resolve().parent.parent
-    if (root / "pyproject.toml").exists():
-        env["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [env.get("PYTHONPATH")])])
+    if (CHECKOUT / "pyproject.toml").exists():
+        env["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
@@ -444,7 +365,7 @@ class _Workers:
                 if self.stopping:
                     raise KeyboardInterrupt
                 proc = subprocess.Popen(  # env: _worker_env(), so a checkout runs without being installed
-                    [sys.executable, "-c", "import sys; from genimg_course.runner import _worker_main; "
+                    [sys.executable, "-c", "import sys; from genimg_course.classroom.runner import _worker_main; "
                                            "sys.exit(_worker_main(sys.argv[1]))", json.dumps(spec)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=_worker_env())
                 self.procs.add(proc)
@@ -536,8 +457,8 @@ def write_summary(out: Path) -> tuple[Path, Path]:
     cards = collect_cards(out)
     md = (f"# Compute cards\n\nOne row per lesson executed into this folder by `genimg run` "
           f"(wall time of the whole notebook, its kernel's peaks; jobs x threads on each card).\n\n{cards_table(cards)}")
-    write_text_atomically(out / "compute_cards.json", json.dumps(cards, indent=1) + "\n")
-    write_text_atomically(out / "compute_cards.md", md)
+    write_text(out / "compute_cards.json", json.dumps(cards, indent=1) + "\n")
+    write_text(out / "compute_cards.md", md)
     return out / "compute_cards.json", out / "compute_cards.md"
 
 

@@ -1,4 +1,4 @@
-"""The ``genimg`` command line (also ``python -m genimg_course``).
+"""The ``genimg`` command line (also ``python -m genimg_course`` and ``python -m genimg_course.classroom``).
 
     genimg doctor      # is this machine ready for the course? exit code 0 if so, 1 if not
     genimg run         # execute every lesson (or some) with papermill; executed copies + compute cards
@@ -68,7 +68,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    from .runner import DEFAULT_TIMEOUT_S, PROFILE_CHOICES
+    from .runner import DEFAULT_TIMEOUT_S, PROFILE_CHOICES  # the profiles' names plus "auto"; no torch
 
     run = sub.add_parser(
         "run",

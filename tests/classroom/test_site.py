@@ -1,4 +1,4 @@
-"""`genimg site` (genimg_course.site): a static HTML build of executed lessons that works offline.
+"""`genimg site` (genimg_course.classroom.site): a static HTML build of executed lessons that works offline.
 
 A tiny lesson with an ipywidgets slider and a formula is executed once with papermill (as
 `genimg run` does); the other notebooks are variants of it. The browser test opens the built page
@@ -16,12 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from genimg_course import site
-from genimg_course.site import card_summary, find_lessons, site_main
+from genimg_course.classroom import site
+from genimg_course.classroom.site import card_summary, find_lessons, site_main
 
 CHROMIUM = Path("/usr/bin/chromium")
 # where the browser test keeps its screenshot, as tests/test_browser.py does
-ARTIFACTS = Path(os.environ.get("GENIMG_ARTIFACTS") or Path(__file__).resolve().parent / "artifacts")
+ARTIFACTS = Path(os.environ.get("GENIMG_ARTIFACTS") or Path(__file__).resolve().parents[1] / "artifacts")
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 

@@ -1,8 +1,8 @@
-"""``genimg run`` (genimg_course.runner): executed copies, compute cards, progress, failures and bad input.
+"""``genimg run`` (genimg_course.classroom.runner): executed copies, compute cards, progress, failures and bad input.
 
 Tiny notebooks written into tmp stand in for lessons (a kernel starts in about a second): one that
 records Figures values the way a lesson does, one with a broken cell, one that leaves no Figures.
-A whole real lesson is run end to end in tests/test_cli.py (``python -m genimg_course run 00``).
+A whole real lesson is run end to end in tests/classroom/test_cli.py (``python -m genimg_course run 00``).
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from genimg_course import cli, runner
+from genimg_course.classroom import cli, lessons, runner
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 LESSONS = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
 
 # the keys a lesson's Figures writes, with made-up GPU peaks so the card has something to carry
@@ -266,7 +266,7 @@ def test_an_unwritable_output_folder_is_refused(nothing_runs, tmp_path, monkeypa
     def no_write(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(runner.tempfile, "TemporaryFile", no_write)
+    monkeypatch.setattr(lessons.tempfile, "TemporaryFile", no_write)  # prepare_out_dir lives in lessons.py
     rc, _, err = run_main(["00"], profile="smoke", out=tmp_path)
     assert rc == 2 and f"output folder {tmp_path} is not writable (Permission denied)" in err
 

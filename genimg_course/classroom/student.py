@@ -1,8 +1,9 @@
 """``genimg student``: the student and instructor versions of lessons.
 
 * ``<out>/student/<stem>.ipynb``: every solution block (``### BEGIN SOLUTION`` … ``### END SOLUTION``)
-  replaced by nbgrader's stub ``raise NotImplementedError()`` (:func:`~genimg_course.checks.strip_solutions`),
-  outputs and execution counts cleared, the checks kept, and a note on top saying it is the student version.
+  replaced by nbgrader's stub ``raise NotImplementedError()``
+  (:func:`~genimg_course.classroom.solutions.strip_solutions`), outputs and execution counts cleared,
+  the checks kept, and a note on top saying it is the student version.
 * ``<out>/instructor/<stem>.ipynb``: outputs cleared, solutions kept.
 
 Both drop what an executed copy adds (papermill's injected parameters and error markers, widget
@@ -19,8 +20,9 @@ from typing import Any, Sequence
 
 import nbformat
 
-from .checks import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
-from .runner import BadInput, prepare_out_dir, resolve_notebooks, write_text_atomically
+from ..files import write_text
+from .lessons import BadInput, prepare_out_dir, resolve_notebooks
+from .solutions import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
 
 __all__ = ["NOTE_TAG", "STUDENT_NOTE", "DEFAULT_OUT", "clear_outputs", "student_version", "instructor_version",
            "write_versions", "main"]
@@ -66,7 +68,7 @@ def _strip(source: str, where: str, markdown: bool) -> str:
 
 def student_version(nb: Any, name: str = "notebook") -> Any:
     """``nb`` with solutions stubbed, outputs cleared and the student note on top.
-    Raises :class:`~genimg_course.runner.BadInput` naming the cell of an unbalanced marker."""
+    Raises :class:`~genimg_course.classroom.lessons.BadInput` naming the cell of an unbalanced marker."""
     nb = clear_outputs(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type in ("code", "markdown") and (BEGIN_SOLUTION in cell.source or END_SOLUTION in cell.source):
@@ -103,8 +105,8 @@ def write_versions(notebooks: Sequence[Path], out: Path) -> list[tuple[Path, Pat
     written = []
     for stem, student, instructor, count in built:
         pair = (student_dir / f"{stem}.ipynb", instructor_dir / f"{stem}.ipynb")
-        write_text_atomically(pair[0], nbformat.writes(student) + "\n")
-        write_text_atomically(pair[1], nbformat.writes(instructor) + "\n")
+        write_text(pair[0], nbformat.writes(student) + "\n")
+        write_text(pair[1], nbformat.writes(instructor) + "\n")
         written.append((*pair, count))
     return written
 
