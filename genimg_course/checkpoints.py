@@ -5,19 +5,26 @@
 * :func:`load_checkpoint` uses ``torch.load(..., weights_only=True)``: only tensors and plain
   Python containers are unpickled, never arbitrary objects.
 * :func:`load_shipped` verifies a shipped weight file's SHA-256 before loading it.
+* :class:`TrainingCheckpoint` is what :func:`genimg_course.train.fit` saves and resumes: the task's
+  state, the step, the history and every rank's random state.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from torch import nn
 
+from . import distributed
 from .files import atomic_write, sha256_file
 
-__all__ = ["CheckpointError", "atomic_write", "save_checkpoint", "load_checkpoint", "sha256_file", "SHIPPED", "shipped_path", "load_shipped"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "SHIPPED", "shipped_path", "load_shipped",
+           "rng_state", "set_rng_state", "task_state", "load_task_state", "TrainingCheckpoint"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -118,3 +125,104 @@ def load_shipped(name: str, map_location: str | torch.device = "cpu") -> dict[st
             "(and update SHIPPED in genimg_course/checkpoints.py)."
         )
     return load_checkpoint(path, map_location)
+
+
+# ------------------------------------------------------------------------------------------------
+# Training state: what fit() saves and resumes (the task's networks, optimisers and schedulers, the
+# step, the history, and every rank's random-number state), so a resumed run equals an unbroken one
+# ------------------------------------------------------------------------------------------------
+
+def rng_state() -> dict[str, Any]:
+    """This process's Python, NumPy, torch (and CUDA, once used) random states, as plain values."""
+    np_state = np.random.get_state()
+    py = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": list(py[1]) + [py[0]] + [py[2]],
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)),
+        "numpy_pos": int(np_state[2]),
+        "numpy_gauss": [int(np_state[3]), float(np_state[4])],
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back what :func:`rng_state` captured."""
+    torch.set_rng_state(state["torch"])
+    py = state["python"]
+    random.setstate((py[-2], tuple(py[:-2]), py[-1]))
+    has_gauss, cached = state.get("numpy_gauss", [0, 0.0])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _plain(m: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (its state_dict has no ``module.`` prefix)."""
+    return m.module if isinstance(m, nn.parallel.DistributedDataParallel) else m
+
+
+def task_state(task: Any) -> dict[str, Any]:
+    """A task's ``modules``, ``optimizers`` and ``schedulers`` (if any) as state dicts."""
+    return {
+        "modules": {k: _plain(m).state_dict() for k, m in task.modules.items()},
+        "optimizers": {k: o.state_dict() for k, o in task.optimizers.items()},
+        "schedulers": {k: sc.state_dict() for k, sc in getattr(task, "schedulers", {}).items()},
+    }
+
+
+def load_task_state(task: Any, state: dict[str, Any], path: str | os.PathLike) -> None:
+    """Load :func:`task_state`'s dict into ``task``; a checkpoint of another model or settings raises
+    :class:`CheckpointError` naming the file and what to do."""
+    asked = {k: [g["lr"] for g in o.param_groups] for k, o in task.optimizers.items()}
+    try:
+        for k, m in task.modules.items():
+            _plain(m).load_state_dict(state["modules"][k])
+        for k, o in task.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, sc in getattr(task, "schedulers", {}).items():
+            sc.load_state_dict(state["schedulers"][k])
+    except (KeyError, RuntimeError, ValueError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this task (modules {sorted(task.modules)}): {str(e).splitlines()[0]}. "
+            "It was written by a different model or settings: pass another checkpoint path or delete it."
+        ) from None
+    for k, o in task.optimizers.items():
+        saved = [g["lr"] for g in o.param_groups]
+        if not getattr(task, "schedulers", None) and saved != asked[k]:
+            print(f"[fit] note: optimiser {k!r} resumes with the checkpoint's lr {saved[0]:g}, not the {asked[k][0]:g} "
+                  f"you asked for; to start over with new settings pass resume=False or delete {path}")
+
+
+class TrainingCheckpoint:
+    """One run's checkpoint file at ``path`` for ``task``: :meth:`restore` at the start, :meth:`save`
+    during and at the end. Under ``torchrun`` every rank calls both; rank 0 alone writes, each rank's
+    random state is kept, and no rank goes on before the file is complete."""
+
+    def __init__(self, path: str | os.PathLike, task: Any) -> None:
+        self.path, self.task = Path(path), task
+
+    def restore(self, device: torch.device) -> tuple[int, dict[str, Any]] | None:
+        """Load the task's state and this rank's RNG; returns ``(step, history state)``, or ``None``
+        when there is no file yet."""
+        if not self.path.exists():
+            return None
+        state = load_checkpoint(self.path, map_location=device)
+        load_task_state(self.task, state, self.path)
+        ranks_rng = state.get("rng_ranks") or []
+        set_rng_state(ranks_rng[distributed.rank()] if len(ranks_rng) == distributed.world_size() else state["rng"])
+        return int(state["step"]), state["history"]
+
+    def save(self, step: int, history: dict[str, Any], together: bool = True) -> None:
+        """Write the state at ``step``. ``together=False`` (an interrupted rank, which cannot wait for
+        the others): no collective, rank 0 writes its own RNG state only."""
+        ddp = distributed.is_distributed() and together
+        rng = rng_state()
+        ranks_rng = distributed.all_gather_objects(rng) if ddp else None
+        if distributed.rank() == 0:
+            save_checkpoint({**task_state(self.task), "step": step, "rng": rng, "rng_ranks": ranks_rng,
+                             "history": history}, self.path)
+        if ddp:
+            distributed.barrier()  # the file is complete before any rank goes on

@@ -11,25 +11,22 @@ script needs one extra line, :func:`setup`, before it builds its model and batch
 * logs, shows progress, runs callbacks and writes checkpoints on rank 0 only.
 
 Without torchrun every function here is a no-op, so the same script runs on one device as well.
-``python -m genimg_course.distributed demo`` is a small run to try it on (see ``--help``).
+This module holds the collectives only; ``python -m genimg_course.ddp_demo`` is a small run to try
+them on, and :func:`genimg_course.ddp_demo.run_torchrun` launches a script under torchrun.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 __all__ = ["DistInfo", "setup", "cleanup", "info", "is_distributed", "is_main", "rank", "world_size", "wrap",
-           "all_mean", "any_rank", "all_gather_objects", "barrier", "demo", "main", "run_torchrun"]
+           "wrapped", "shard", "all_mean", "any_rank", "all_gather_objects", "barrier"]
 
 
 @dataclass(frozen=True)
@@ -151,6 +148,36 @@ def wrap(module: nn.Module, sync_batchnorm: bool = True) -> nn.Module:
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
 
+@contextlib.contextmanager
+def wrapped(modules: dict[str, nn.Module], sync_batchnorm: bool = True) -> Iterator[dict[str, nn.Module]]:
+    """Inside the block, each entry of ``modules`` (a task's ``modules`` dict) is its DDP-wrapped
+    self (:func:`wrap`), so a task's ``step``, which reads its networks from there, trains them
+    together with the other ranks; afterwards the dict holds the plain modules again, trained. A
+    no-op when not distributed. Nothing else of the task is touched."""
+    if not is_distributed():
+        yield modules
+        return
+    plain = dict(modules)
+    modules.update({k: wrap(m, sync_batchnorm) for k, m in plain.items()})
+    try:
+        yield modules
+    finally:
+        modules.update(plain)
+
+
+def shard(batches: Any) -> None:
+    """Under torchrun, make ``batches`` give this rank its part of every global batch (their
+    ``shard(rank, world_size)``, as ``ResidentBatches`` has); batches without one are each rank's
+    own, which rank 0 notes. A no-op when not distributed."""
+    if not is_distributed():
+        return
+    if hasattr(batches, "shard"):
+        batches.shard(rank(), world_size())
+    elif rank() == 0:
+        print(f"[fit] note: {type(batches).__name__} has no shard(rank, world_size): each of the {world_size()} "
+              "ranks trains on the batches its own iterator gives")
+
+
 def _comm_device() -> torch.device:
     """Where a tensor must be for a collective: this rank's GPU under nccl, else the CPU."""
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
@@ -187,95 +214,3 @@ def barrier() -> None:
     """Wait until every rank gets here (e.g. until rank 0 has written a file); a no-op alone."""
     if is_distributed():
         dist.barrier()
-
-
-# ------------------------------------------------------------------------------------------------
-# A small run to try it on: `python -m genimg_course.distributed demo`, alone or under torchrun
-# ------------------------------------------------------------------------------------------------
-
-def demo(steps: int = 30, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-         out: str | os.PathLike | None = None, verbose: bool = True) -> dict[str, Any]:
-    """Train a small CNN on scikit-learn's 8x8 digits for ``steps`` steps of ``batch_size`` images
-    (the *global* batch: under torchrun each of N ranks takes ``batch_size / N`` of it) with
-    :func:`genimg_course.train.fit`. Returns (and with ``out``, rank 0 saves with ``torch.save``)
-    ``{"params": final parameters (CPU), "world_size", "steps", "batch_size", "log_steps", "loss": the
-    logged losses, "seconds"}``. The same call alone and under torchrun gives the same parameters up to rounding."""
-    from .data import ResidentBatches, load_digits8
-    from .train import ClassifierTask, fit, seed_everything
-
-    here = setup()
-    seed_everything(seed)  # the same initial weights on every rank (DDP also copies rank 0's to the others)
-    model = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 16, 4, 4)
-                          nn.Flatten(), nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 10)).to(here.device)
-    batches = ResidentBatches(load_digits8(verbose=False), batch_size, here.device, seed=seed)
-    history = fit(ClassifierTask(model, lr=lr), batches, steps=steps, log_every=max(1, steps // 5), seed=seed,
-                  progress=False)
-    result = {"params": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-              "world_size": here.world_size, "steps": steps, "batch_size": batch_size,
-              "log_steps": history.steps, "loss": history.values["loss"], "seconds": history.seconds}
-    if is_main():
-        if out is not None:
-            torch.save(result, out)
-        if verbose:
-            how = (f"{here.world_size} processes ({here.backend}), {batch_size // here.world_size} images each"
-                   if here.world_size > 1 else "1 process")
-            print(f"[demo] {steps} steps of {batch_size} images on {here.device}, {how}: loss "
-                  f"{history.values['loss'][0]:.4f} -> {history.values['loss'][-1]:.4f} in {history.seconds:.2f} s")
-    return result
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m genimg_course.distributed demo [--steps N] [--batch-size B] [--out FILE]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m genimg_course.distributed",
-        description="Try the course's multi-GPU training: `demo` trains a small CNN on 8x8 digits with fit(). "
-                    "Run it alone, then as `torchrun --standalone --nproc_per_node=2 -m genimg_course.distributed "
-                    "demo`: both give the same weights.")
-    sub = parser.add_subparsers(dest="command", metavar="<command>")
-    d = sub.add_parser("demo", help="train a small CNN alone or under torchrun and save its weights")
-    d.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
-    d.add_argument("--batch-size", type=int, default=64, help="global batch size, divisible by the process count")
-    d.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 3e-3)")
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--out", help="where rank 0 saves the result (torch.save)")
-    args = parser.parse_args(argv)
-    if args.command != "demo":
-        parser.print_help()
-        return 2
-    try:
-        demo(args.steps, args.batch_size, args.lr, args.seed, args.out)
-    finally:
-        cleanup()
-    return 0
-
-
-@contextlib.contextmanager
-def _one_launch_at_a_time():
-    """A machine-wide file lock: ``torchrun --standalone`` picks its rendezvous port by binding port 0
-    and letting it go, so two launches starting at the same moment (parallel tests, several
-    notebooks) can meet on one port and wreck each other. Holding this lock avoids that."""
-    import fcntl
-
-    with open(os.path.join(tempfile.gettempdir(), "genimg-torchrun.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def run_torchrun(args: list[str], nproc: int, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
-                 timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m torch.distributed.run --standalone --nproc_per_node=nproc *args`` (``torchrun``),
-    one launch at a time on this machine; ``nproc=1`` runs ``python *args`` without torchrun.
-    Returns the completed process (stdout/stderr captured as text)."""
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
-    launch = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
-    with _one_launch_at_a_time() if nproc > 1 else contextlib.nullcontext():
-        return subprocess.run([sys.executable, *launch, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

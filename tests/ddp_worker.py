@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from genimg_course import distributed
+from genimg_course import ddp_demo, distributed
 from genimg_course.data import PointBatches, ResidentBatches, load_digits8
 from genimg_course.gan import GANTask
 from genimg_course.models.toy_gan import MLPDiscriminator, MLPGenerator
@@ -57,7 +57,7 @@ class TinyVAE(nn.Module):
         super().__init__()
         self.enc, self.dec = nn.Linear(64, 2 * latent_dim), nn.Linear(latent_dim, 64)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None):
         mu, logvar = self.enc(x.flatten(1)).chunk(2, dim=1)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         return self.dec(z).view_as(x), mu, logvar, z
@@ -70,7 +70,7 @@ def vae(steps: int, checkpoint: Path | None = None) -> dict:
     task = VAETask(model, lr=1e-2, binarize=True)
     batches = ResidentBatches(load_digits8(verbose=False), GLOBAL_BATCH, seed=0, value_range=(0, 1))
     history = fit(task, batches, steps=steps, log_every=2, checkpoint=checkpoint, checkpoint_every=2, progress=False)
-    return {"params": params(model), "loss": history.values["loss"], "task_model_returned": task.model is model}
+    return {"params": params(model), "loss": history.values["loss"], "task_model_returned": task.modules["model"] is model}
 
 
 def gan(loss: str = "nonsaturating", steps: int = 4) -> dict:
@@ -104,7 +104,7 @@ def main(out_dir: str) -> None:
         "gan": gan(),
         "gan_wgan_gp": gan("wgan-gp"),  # D's gradient penalty differentiates through D twice
         "time_budget": time_budget(),
-        "demo": distributed.demo(steps=10, verbose=False),
+        "demo": ddp_demo.demo(steps=10, verbose=False),
     }
     for name, value in results.items():
         torch.save(value, out / f"{name}_rank{r}.pt")

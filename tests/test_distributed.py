@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genimg_course import distributed
+from genimg_course import ddp_demo, distributed
 from genimg_course.data import ResidentBatches, load_digits8
 
 HERE = Path(__file__).resolve().parent
@@ -41,7 +41,7 @@ def ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict]]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GENIMG_DEVICE": "cpu", "PYTHONUNBUFFERED": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GENIMG_PROFILE"):
         env.pop(name, None)
-    proc = distributed.run_torchrun([str(HERE / "ddp_worker.py"), str(out)], WORLD, env=env, cwd=out, timeout=240)
+    proc = ddp_demo.run_torchrun([str(HERE / "ddp_worker.py"), str(out)], WORLD, env=env, cwd=out, timeout=240)
     assert proc.returncode == 0, f"torchrun exited with {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     names = {p.stem.rsplit("_rank", 1)[0] for p in out.glob("*_rank0.pt")}
     return {n: [torch.load(out / f"{n}_rank{r}.pt", weights_only=False) for r in range(WORLD)] for n in names}
@@ -106,7 +106,7 @@ def test_callbacks_run_on_rank_0_only(ranks, alone):
 
 def test_the_task_gets_its_own_modules_back_after_fit(ranks):
     assert all(r["module_returned"] for r in ranks["classifier"])
-    assert all(r["task_model_returned"] for r in ranks["vae_uninterrupted"])  # VAETask.model, not only .modules
+    assert all(r["task_model_returned"] for r in ranks["vae_uninterrupted"])  # the task's own module back in .modules
 
 
 def test_a_resumed_ddp_run_equals_an_uninterrupted_one_on_every_rank(ranks):
@@ -122,7 +122,7 @@ def test_a_spent_time_budget_stops_every_rank_at_the_same_log_step(ranks):
 
 def test_the_demo_gives_the_same_weights_alone_and_under_torchrun(ranks, monkeypatch):
     _no_torchrun_env(monkeypatch)
-    single = distributed.demo(steps=10, verbose=False)
+    single = ddp_demo.demo(steps=10, verbose=False)
     assert single["world_size"] == 1 and ranks["demo"][0]["world_size"] == WORLD
     assert _max_diff(ranks["demo"][0]["params"], single["params"]) < ATOL
 
@@ -162,7 +162,7 @@ def test_setup_refuses_a_rank_outside_the_world(monkeypatch):
 
 
 def test_the_command_without_a_subcommand_prints_help(capsys):
-    assert distributed.main([]) == 2
+    assert ddp_demo.main([]) == 2
     assert "demo" in capsys.readouterr().out
 
 

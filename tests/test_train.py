@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from genimg_course import train
+from genimg_course import checkpoints, train
 from genimg_course.checkpoints import load_checkpoint
 from genimg_course.data import ResidentBatches, to_float
 from genimg_course.models import CNNClassifier
@@ -353,8 +353,8 @@ def test_global_random_generators_continue_exactly_after_resume(tmp_path, name):
 
 def test_checkpoint_every_saves_every_that_many_steps(tmp_path, monkeypatch):
     saved = []
-    real_save = train.save_checkpoint
-    monkeypatch.setattr(train, "save_checkpoint", lambda state, path: (saved.append(state["step"]), real_save(state, path)))
+    real_save = checkpoints.save_checkpoint
+    monkeypatch.setattr(checkpoints, "save_checkpoint", lambda state, path: (saved.append(state["step"]), real_save(state, path)))
     fit(CountingTask(), dummy_batches(), steps=30, log_every=25, checkpoint=tmp_path / "run.pt", checkpoint_every=10,
         progress=False)
     assert {10, 20, 30} <= set(saved)
