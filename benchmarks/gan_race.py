@@ -39,9 +39,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genimg_course.data import ResidentBatches, load_mnist  # noqa: E402
-from genimg_course.gan import GANTask, generate  # noqa: E402
+from genimg_course.gan import GANTask  # noqa: E402
 from genimg_course.metrics import fid, kid, load_judge, real_vs_real  # noqa: E402
 from genimg_course.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
+from genimg_course.sampling import generate  # noqa: E402
 from genimg_course.train import fit, seed_everything  # noqa: E402
 
 

@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 
 from genimg_course.data import ResidentBatches, load_mnist
-from genimg_course.gan import GANTask, generate
+from genimg_course.gan import GANTask
 from genimg_course.metrics import fid, load_judge, real_vs_real
 from genimg_course.models import DCGANDiscriminator, DCGANGenerator, dcgan_init
+from genimg_course.sampling import generate
 from genimg_course.train import fit, seed_everything
 
 

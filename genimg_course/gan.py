@@ -1,10 +1,31 @@
-"""Training GANs with the course loop: the :class:`GANTask`, sampling, and diagnostics.
+"""Training GANs with the course loop: the losses, the :class:`GANTask`, and diagnostics.
 
 ``GANTask(G, D, loss=...)`` plugs into :func:`genimg_course.train.fit` like any task. Each step
 updates the discriminator ``n_critic`` times, then the generator once, and returns losses,
 D's outputs on real and fake data and both gradient norms — all as tensors, so nothing waits
 for the GPU inside a step. :class:`GANDiagnostics` reads them at every log and prints a
-plain-language hint when training goes wrong (and says nothing on a healthy run).
+plain-language hint when training goes wrong (and says nothing on a healthy run). Samples come
+from :func:`genimg_course.sampling.generate`, the one sampler of every family (re-exported here).
+
+The losses, each the one or two lines a lesson shows beside its equation:
+
+Discriminators return *logits* (scores before any sigmoid): ``D(x) = sigmoid(logit)``. With
+``softplus(a) = log(1 + e^a)``, ``-log sigmoid(a) = softplus(-a)`` and
+``-log(1 - sigmoid(a)) = softplus(a)``, which is exact and never takes ``log(0)``.
+
+=========================  ==========================================================
+original GAN (Goodfellow et al., 2014)
+``d_loss_bce``             ``-E[log D(x)] - E[log(1 - D(G(z)))]``
+``g_loss_saturating``      ``E[log(1 - D(G(z)))]`` (minimised; vanishing gradient early)
+``g_loss_nonsaturating``   ``-E[log D(G(z))]`` (same fixed point, strong gradient early)
+WGAN (Arjovsky, Chintala & Bottou, 2017) with gradient penalty (Gulrajani et al., 2017)
+``d_loss_wasserstein``     ``E[D(G(z))] - E[D(x)]``
+``g_loss_wasserstein``     ``-E[D(G(z))]``
+``gradient_penalty``       ``E[(||∇ D(x̂)||₂ - 1)²]``, ``x̂ = εx + (1-ε)G(z)``, ``ε ~ U(0, 1)`` per sample
+hinge (Lim & Ye, 2017; Miyato et al., 2018)
+``d_loss_hinge``           ``E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``
+``g_loss_hinge``           ``-E[D(G(z))]``
+=========================  ==========================================================
 """
 from __future__ import annotations
 
@@ -13,14 +34,109 @@ import math
 from typing import Any, Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checkpoints import load_shipped
-from .losses import LOSSES, gradient_penalty
+from .history import History
 from .models.dcgan import DCGANGenerator, check_gan_pair
-from .train import History, StepContext
+from .sampling import generate, labels_for
+from .train import StepContext, adam
 
-__all__ = ["GANTask", "generate", "diversity", "GANDiagnostics", "count_modes", "load_pretrained"]
+__all__ = [
+    "d_loss_bce", "g_loss_saturating", "g_loss_nonsaturating", "d_loss_wasserstein", "g_loss_wasserstein",
+    "gradient_penalty", "d_loss_hinge", "g_loss_hinge", "LOSSES",
+    "GANTask", "generate", "diversity", "GANDiagnostics", "count_modes", "load_pretrained",
+]
+
+
+# ---------------------------------------------------------------- the losses
+def _logits(x: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} must be a float tensor of discriminator outputs, got "
+                        f"{type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty: the batch has no samples")
+    return x.float()
+
+
+def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """``-E[log D(x)] - E[log(1 - D(G(z)))]`` from logits."""
+    r, f = _logits(real_logits, "real_logits"), _logits(fake_logits, "fake_logits")
+    return F.softplus(-r).mean() + F.softplus(f).mean()
+
+
+def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The original minimax generator loss ``E[log(1 - D(G(z)))]`` (to be minimised)."""
+    return -F.softplus(_logits(fake_logits, "fake_logits")).mean()
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss ``-E[log D(G(z))]``."""
+    return F.softplus(-_logits(fake_logits, "fake_logits")).mean()
+
+
+def d_loss_wasserstein(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Critic loss ``E[D(G(z))] - E[D(x)]`` (minimised: real scores up, fake scores down)."""
+    return _logits(fake_scores, "fake_scores").mean() - _logits(real_scores, "real_scores").mean()
+
+
+def g_loss_wasserstein(fake_scores: torch.Tensor) -> torch.Tensor:
+    """Generator loss ``-E[D(G(z))]``."""
+    return -_logits(fake_scores, "fake_scores").mean()
+
+
+def d_loss_hinge(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``."""
+    r, f = _logits(real_scores, "real_scores"), _logits(fake_scores, "fake_scores")
+    return F.relu(1.0 - r).mean() + F.relu(1.0 + f).mean()
+
+
+def g_loss_hinge(fake_scores: torch.Tensor) -> torch.Tensor:
+    """``-E[D(G(z))]`` (the same as the Wasserstein generator loss)."""
+    return -_logits(fake_scores, "fake_scores").mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     eps: torch.Tensor | None = None) -> torch.Tensor:
+    """WGAN-GP's penalty ``E[(||∇_x̂ D(x̂)||₂ - 1)²]`` on random interpolates ``x̂ = εx + (1-ε)x̃``.
+
+    ``real``, ``fake``: ``(B, …)`` with the same shape; ``eps``: ``(B,)`` in [0, 1], drawn
+    uniformly per sample when not given. The norm is taken per sample over all of its pixels.
+    The graph is kept (``create_graph=True``) so the penalty itself can be minimised.
+    """
+    if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor):
+        raise TypeError("real and fake must be tensors")
+    for name, t in (("real", real), ("fake", fake)):
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be float images (scaled, e.g. with data.to_float), got {t.dtype}")
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if real.shape[0] == 0:
+        raise ValueError("gradient_penalty got an empty batch")
+    b = real.shape[0]
+    if eps is None:
+        eps = torch.rand(b, device=real.device)
+    if eps.shape != (b,):
+        raise ValueError(f"eps must have shape ({b},), one number per sample, got {tuple(eps.shape)}")
+    e = eps.view(b, *([1] * (real.dim() - 1))).to(real.dtype)
+    x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)  # (B,): one gradient norm per sample
+    return ((norms - 1.0) ** 2).mean()
+
+
+# name -> (discriminator loss, generator loss)
+LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]]] = {
+    "nonsaturating": (d_loss_bce, g_loss_nonsaturating),
+    "saturating": (d_loss_bce, g_loss_saturating),
+    "wgan-gp": (d_loss_wasserstein, g_loss_wasserstein),
+    "hinge": (d_loss_hinge, g_loss_hinge),
+}
+
+
+# ---------------------------------------------------------------- the task
 
 
 class GANTask:
@@ -62,10 +178,9 @@ class GANTask:
         device = next(G.parameters()).device
         self.loss, self.n_critic, self.gp_weight, self.reuse_fakes = loss, n_critic, gp_weight, reuse_fakes
         self.d_loss_fn, self.g_loss_fn = LOSSES[loss]
-        fused = {"fused": True} if device.type == "cuda" else {}
         self.modules = {"G": G, "D": D.to(device)}
-        self.optimizers = {"G": torch.optim.Adam(G.parameters(), lr=lr_g, betas=betas, **fused),
-                           "D": torch.optim.Adam(D.parameters(), lr=lr_d, betas=betas, **fused)}
+        self.optimizers = {"G": adam(G.parameters(), lr_g, betas=betas, device=device),
+                           "D": adam(D.parameters(), lr_d, betas=betas, device=device)}
         self.divergence_hint = ("GANs diverge when D overpowers G or the learning rate is too high: try a lower lr, "
                                 "spectral normalisation or the WGAN-GP / hinge losses (lesson 04).")
 
@@ -74,13 +189,9 @@ class GANTask:
         device = device or next(self.modules["G"].parameters()).device
         return torch.randn(n, self.latent_dim, device=device)
 
-    def _call(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        return net(x, y) if self.num_classes else net(x)
-
     def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
         x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
-        if not self.num_classes:
-            y = None
+        y = y if self.num_classes else None  # labels condition the networks only when G is conditional
         G, D = self.modules["G"], self.modules["D"]
         G.train(), D.train()
         b = x.shape[0]
@@ -89,18 +200,18 @@ class GANTask:
             keep_graph = self.reuse_fakes and i == self.n_critic - 1  # G's update below reuses these fakes
             with ctx.autocast():
                 with contextlib.nullcontext() if keep_graph else torch.no_grad():
-                    fake = self._call(G, z, y)
-                real_out = self._call(D, x, y).float()  # (B,) logits / critic scores
-                fake_out = self._call(D, fake.detach(), y).float()  # detach: D's update must not reach G
+                    fake = G(z, y)
+                real_out = D(x, y).float()  # (B,) logits / critic scores
+                fake_out = D(fake.detach(), y).float()  # detach: D's update must not reach G
             d_loss = self.d_loss_fn(real_out, fake_out)
             if self.loss == "wgan-gp":
-                d_loss = d_loss + self.gp_weight * gradient_penalty(lambda t: self._call(D, t, y), x, fake.float())
+                d_loss = d_loss + self.gp_weight * gradient_penalty(lambda t: D(t, y), x, fake.float())
             grad_d = ctx.update(d_loss, self.optimizers["D"], grad_norm=True)
         with ctx.autocast():
             if not self.reuse_fakes:
-                fake = self._call(G, self.sample_z(b, x.device), y)
+                fake = G(self.sample_z(b, x.device), y)
             with _local_only(D):  # D is not updated here: under DDP, nothing of D's to all-reduce
-                g_out = self._call(D, fake, y).float()
+                g_out = D(fake, y).float()
         g_loss = self.g_loss_fn(g_out)
         grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True)  # backward into G's weights only
         if self.loss in ("nonsaturating", "saturating"):
@@ -114,36 +225,6 @@ class GANTask:
 def _local_only(module: nn.Module) -> contextlib.AbstractContextManager:
     """``no_sync()`` for a DDP-wrapped module (its forward then expects no gradient reduction)."""
     return module.no_sync() if isinstance(module, nn.parallel.DistributedDataParallel) else contextlib.nullcontext()
-
-
-@torch.no_grad()
-def generate(G: nn.Module, n: int, latent_dim: int | None = None, y: torch.Tensor | None = None,
-             batch_size: int = 500, seed: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
-    """``n`` samples from ``G`` in eval mode, as float CPU tensors ``(n, C, H, W)`` (or ``(n, D)``).
-    ``y``: ``(n,)`` labels for a conditional G. ``seed`` makes the codes repeatable."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    latent_dim = latent_dim or getattr(G, "latent_dim", None)
-    if not latent_dim:
-        raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
-    conditional = bool(getattr(G, "num_classes", None))
-    if y is not None:
-        y = torch.as_tensor(y)
-    if conditional and (y is None or y.shape != (n,)):
-        raise ValueError(f"this generator is conditional: pass labels y of shape ({n},), got "
-                         f"{None if y is None else tuple(y.shape)}")
-    device = torch.device(device) if device is not None else next(G.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
-    z = torch.randn(n, latent_dim, generator=gen).to(device)
-    was = G.training
-    G.eval()
-    out = []
-    for i in range(0, n, batch_size):
-        zi = z[i:i + batch_size]
-        xi = G(zi, y[i:i + batch_size].to(device)) if conditional else G(zi)
-        out.append(xi.float().cpu())
-    G.train(was)
-    return torch.cat(out)
 
 
 def diversity(x: torch.Tensor, max_n: int = 256) -> float:
@@ -228,15 +309,12 @@ class GANDiagnostics:
                                                "norm or a gradient penalty (lesson 04).")
         if (self.G is not None and self.real_diversity and self._calls > self.warmup_logs
                 and history.steps and history.steps[-1] >= self.warmup_steps and self._calls % self.sample_every == 0):
-            ratio = diversity(generate(self.G, 64, self.latent_dim, seed=0, y=self._labels(64))) / self.real_diversity
+            x = generate(self.G, 64, y=labels_for(self.G, 64), seed=0, latent_dim=self.latent_dim)
+            ratio = diversity(x) / self.real_diversity
             if ratio < self.diversity_floor:
                 self._alarm("collapse", f"G's samples are {ratio:.0%} as diverse as real data: mode collapse — G "
                                         "produces (nearly) the same output for different codes. See lesson 02's "
                                         "mode-collapse section; minibatch diversity, WGAN-GP or spectral norm help.")
-
-    def _labels(self, n: int) -> torch.Tensor | None:
-        k = getattr(self.G, "num_classes", None)
-        return torch.arange(n) % k if k else None
 
 
 def load_pretrained(name: str = "dcgan_mnist", device: torch.device | str = "cpu") -> DCGANGenerator:

@@ -8,7 +8,8 @@ For an image ``x`` (784 pixels in {0, 1}) and a code ``z`` of ``latent_dim`` num
 
 with ``q(z|x) = N(mu, diag(sigma^2))`` from the encoder, ``p(z) = N(0, I)`` and ``p(x|z)`` a product
 of Bernoullis whose logits the decoder returns. Kingma & Welling (ICLR 2014); Rezende, Mohamed &
-Wierstra (ICML 2014). Nothing adversarial is involved.
+Wierstra (ICML 2014). Nothing adversarial is involved. Samples: :func:`genimg_course.sampling.generate`
+(the mean images ``sigmoid(logits)``, mapped to [-1, 1] like every family's).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .train import StepContext
+from .train import StepContext, adam, evaluating
 
 __all__ = ["reparameterize", "gaussian_kl", "bernoulli_nll", "check_unit_range", "binarize", "VAETask",
            "AETask", "iwae_nll", "elbo_per_image", "kl_per_dim", "encode_mean"]
@@ -86,7 +87,10 @@ class VAETask:
     Higgins et al. 2017 for ``beta != 1``). ``binarize=True`` draws the pixels as Bernoulli(x) every
     step (dynamic binarisation), the data on which published MNIST likelihoods are measured. The
     first batch's range is checked (one host sync); later steps never sync.
-    Logs ``loss``, ``recon``, ``kl`` and ``elbo`` (nats per image)."""
+    Logs ``loss``, ``recon``, ``kl`` and ``elbo`` (nats per image).
+
+    The network lives in ``modules["model"]`` only (``task.model`` reads it from there), so the
+    training loop may put a wrapper (DistributedDataParallel) in its place."""
 
     def __init__(self, model: nn.Module, lr: float = 1e-3, beta: float = 1.0, binarize: bool = True,
                  conditional: bool | None = None) -> None:
@@ -94,14 +98,17 @@ class VAETask:
             raise ValueError(f"lr must be positive, got {lr!r}")
         if not beta >= 0:
             raise ValueError(f"beta must be >= 0, got {beta!r}")
-        self.model, self.beta, self.binarize = model, float(beta), binarize
+        self.beta, self.binarize = float(beta), binarize
         self.conditional = bool(getattr(model, "num_classes", None)) if conditional is None else conditional
-        device = next(model.parameters()).device
-        fused = {"fused": True} if device.type == "cuda" else {}
         self.modules = {"model": model}
-        self.optimizers = {"model": torch.optim.Adam(model.parameters(), lr=lr, **fused)}
+        self.optimizers = {"model": adam(model.parameters(), lr, device=next(model.parameters()).device)}
         self._checked = False
         self.divergence_hint = "lower the learning rate, or check that the images are in [0, 1]"
+
+    @property
+    def model(self) -> nn.Module:
+        """The network being trained: ``modules["model"]`` (read-only)."""
+        return self.modules["model"]
 
     def _batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
@@ -115,7 +122,7 @@ class VAETask:
         return x, (y if self.conditional else None)
 
     def losses(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        logits, mu, logvar, _ = self.model(x, y) if self.conditional else self.model(x)
+        logits, mu, logvar, _ = self.model(x, y)
         recon = bernoulli_nll(logits, x, check=False).mean()
         kl = gaussian_kl(mu.float(), logvar.float()).sum(1).mean()
         return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl, "elbo": -(recon + kl)}
@@ -137,7 +144,7 @@ class AETask(VAETask):
         super().__init__(model, lr=lr, beta=0.0, binarize=binarize, conditional=False)
 
     def losses(self, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        logits, _ = self.model(x)
+        logits, _ = self.model(x, y)
         recon = bernoulli_nll(logits, x, check=False).mean()
         return {"loss": recon, "recon": recon}
 
@@ -147,13 +154,16 @@ def _batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int):
         yield x[i:i + batch_size], (None if y is None else y[i:i + batch_size])
 
 
-def _prepare(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None):
+def _prepare(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.device:
+    """Check the images and the labels; the device the model lives on."""
     check_unit_range(x, "x")
-    device = next(model.parameters()).device
-    conditional = bool(getattr(model, "num_classes", None))
-    if conditional and y is None:
+    if getattr(model, "num_classes", None) and y is None:
         raise ValueError("this VAE is conditional: pass the labels y")
-    return device, conditional
+    return next(model.parameters()).device
+
+
+def _to(t: torch.Tensor | None, device: torch.device) -> torch.Tensor | None:
+    return None if t is None else t.to(device)
 
 
 @torch.no_grad()
@@ -161,18 +171,15 @@ def elbo_per_image(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
                    seed: int = 0) -> dict[str, torch.Tensor]:
     """One-sample ELBO, reconstruction and KL per image (CPU float64 ``(N,)``, nats) of binary
     images ``x`` ``(N, 1, 28, 28)``."""
-    device, conditional = _prepare(model, x, y)
+    device = _prepare(model, x, y)
     torch.manual_seed(seed)
-    was = model.training
-    model.eval()
     recon, kl = [], []
-    for xb, yb in _batches(x, y, batch_size):
-        xb = xb.to(device)
-        args = (xb, yb.to(device)) if conditional else (xb,)
-        logits, mu, logvar, _ = model(*args)
-        recon.append(bernoulli_nll(logits, xb, check=False).double().cpu())
-        kl.append(gaussian_kl(mu.double(), logvar.double()).sum(1).cpu())
-    model.train(was)
+    with evaluating(model):
+        for xb, yb in _batches(x, y, batch_size):
+            xb = xb.to(device)
+            logits, mu, logvar, _ = model(xb, _to(yb, device))
+            recon.append(bernoulli_nll(logits, xb, check=False).double().cpu())
+            kl.append(gaussian_kl(mu.double(), logvar.double()).sum(1).cpu())
     r, k = torch.cat(recon), torch.cat(kl)
     return {"elbo": -(r + k), "recon": r, "kl": k}
 
@@ -189,30 +196,25 @@ def iwae_nll(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, K
     binary images ``(N, 1, 28, 28)``."""
     if isinstance(K, bool) or not isinstance(K, int) or K < 1:
         raise ValueError(f"K (importance samples per image) must be a positive integer, got {K!r}")
-    device, conditional = _prepare(model, x, y)
+    device = _prepare(model, x, y)
     gen = torch.Generator(device=device).manual_seed(seed)
-    was = model.training
-    model.eval()
     out = []
-    chunk = max(1, batch_size)
-    for xb, yb in _batches(x, y, chunk):
-        xb = xb.to(device)
-        yb = yb.to(device) if (conditional and yb is not None) else None
-        mu, logvar = model.encode(xb, yb) if conditional else model.encode(xb)
-        mu, logvar = mu.double(), logvar.double()
-        std = torch.exp(0.5 * logvar)
-        log_w = []
-        for _ in range(K):
-            eps = torch.randn(mu.shape, generator=gen, device=device, dtype=mu.dtype)
-            z = mu + std * eps
-            logits = model.decode(z.float(), yb) if conditional else model.decode(z.float())
-            log_px_z = -bernoulli_nll(logits, xb, check=False).double()
-            log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(1)
-            log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(1)
-            log_w.append(log_px_z + log_pz - log_qz)
-        lw = torch.stack(log_w, 1)  # (B, K)
-        out.append(-(torch.logsumexp(lw, 1) - math.log(K)).cpu())
-    model.train(was)
+    with evaluating(model):
+        for xb, yb in _batches(x, y, max(1, batch_size)):
+            xb, yb = xb.to(device), _to(yb, device)
+            mu, logvar = model.encode(xb, yb)
+            mu, logvar = mu.double(), logvar.double()
+            std = torch.exp(0.5 * logvar)
+            log_w = []
+            for _ in range(K):
+                eps = torch.randn(mu.shape, generator=gen, device=device, dtype=mu.dtype)
+                z = mu + std * eps
+                log_px_z = -bernoulli_nll(model.decode(z.float(), yb), xb, check=False).double()
+                log_pz = -0.5 * (z.pow(2) + LOG_2PI).sum(1)
+                log_qz = -0.5 * (eps.pow(2) + LOG_2PI + logvar).sum(1)
+                log_w.append(log_px_z + log_pz - log_qz)
+            lw = torch.stack(log_w, 1)  # (B, K)
+            out.append(-(torch.logsumexp(lw, 1) - math.log(K)).cpu())
     return torch.cat(out)
 
 
@@ -220,24 +222,14 @@ def iwae_nll(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, K
 def encode_mean(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 500) -> torch.Tensor:
     """Posterior means ``mu`` (or an autoencoder's codes) of images ``(N, 1, 28, 28)`` in [0, 1]:
     CPU float ``(N, latent_dim)``."""
-    device, conditional = _prepare(model, x, y)
-    was = model.training
-    model.eval()
+    device = _prepare(model, x, y)
     out = []
-    for xb, yb in _batches(x, y, batch_size):
-        xb = xb.to(device)
-        if isinstance(model, _vae_models()):
-            mu, _ = model.encode(xb, yb.to(device)) if conditional else model.encode(xb)
-        else:
-            mu = model.encode(xb)
-        out.append(mu.float().cpu())
-    model.train(was)
+    with evaluating(model):
+        for xb, yb in _batches(x, y, batch_size):
+            code = model.encode(xb.to(device), _to(yb, device))
+            mu = code[0] if isinstance(code, tuple) else code  # a VAE's (mu, logvar); an autoencoder's z
+            out.append(mu.float().cpu())
     return torch.cat(out)
-
-
-def _vae_models() -> tuple[type, ...]:
-    from .models.vae import ConvVAE, MLPVAE
-    return (ConvVAE, MLPVAE)
 
 
 @torch.no_grad()
@@ -245,15 +237,12 @@ def kl_per_dim(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None,
     """Mean KL of each latent dimension over images ``x``: CPU float64 ``(latent_dim,)`` in nats.
     A dimension with KL ≈ 0 carries no information about ``x`` (posterior collapse: the encoder
     outputs the prior there and the decoder ignores it)."""
-    device, conditional = _prepare(model, x, y)
-    was = model.training
-    model.eval()
+    device = _prepare(model, x, y)
     total, n = None, 0
-    for xb, yb in _batches(x, y, batch_size):
-        xb = xb.to(device)
-        mu, logvar = model.encode(xb, yb.to(device)) if conditional else model.encode(xb)
-        s = gaussian_kl(mu.double(), logvar.double()).sum(0).cpu()
-        total = s if total is None else total + s
-        n += xb.shape[0]
-    model.train(was)
+    with evaluating(model):
+        for xb, yb in _batches(x, y, batch_size):
+            mu, logvar = model.encode(xb.to(device), _to(yb, device))
+            s = gaussian_kl(mu.double(), logvar.double()).sum(0).cpu()
+            total = s if total is None else total + s
+            n += xb.shape[0]
     return total / n

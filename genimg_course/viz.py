@@ -1,4 +1,7 @@
-"""Pictures: image grids, loss curves, feature maps and filters, a live loss plot and live samples."""
+"""Pictures: image grids, loss curves, feature maps and filters, a live loss plot and live samples.
+
+Every picture of a model's samples goes through :mod:`genimg_course.sampling` (``decode`` /
+``generate``), which gives images in [-1, 1] whatever the model's family."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -6,7 +9,8 @@ from typing import Any, Sequence
 import matplotlib.pyplot as plt
 import torch
 
-from .train import History
+from .history import History
+from .sampling import check_labels, decode, labels_for
 
 __all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "plot_latent_codes", "decode_grid",
            "LiveLossPlot", "LiveSamples"]
@@ -156,7 +160,8 @@ def decode_grid(G: torch.nn.Module, n: int = 15, limit: float | None = None, y: 
     """Decode an ``n x n`` grid of 2-D codes: ``(n * n, C, H, W)`` CPU images, row by row from the top
     (``z[1]`` high) and left to right (``z[0]`` low to high). ``limit=None`` spaces the grid by the
     prior's quantiles (``Phi^-1`` of 0.05..0.95, as in Kingma & Welling's figure); a number spaces it
-    evenly in ``[-limit, limit]``. ``G`` maps ``(B, 2)`` codes to images (e.g. ``vae.as_generator()``)."""
+    evenly in ``[-limit, limit]``. ``G``: any generative model with ``latent_dim == 2`` (e.g. a 2-D
+    ``ConvVAE``); a conditional one draws class ``y`` (default 0). The images lie in [-1, 1]."""
     if getattr(G, "latent_dim", 2) != 2:
         raise ValueError(f"decode_grid needs a 2-D latent space, got latent_dim={G.latent_dim}")
     if limit is None:
@@ -165,14 +170,7 @@ def decode_grid(G: torch.nn.Module, n: int = 15, limit: float | None = None, y: 
         axis = torch.linspace(-limit, limit, n)
     zx, zy = torch.meshgrid(axis, axis.flip(0), indexing="xy")
     z = torch.stack([zx.flatten(), zy.flatten()], 1)
-    device = next(G.parameters()).device
-    was = G.training
-    G.eval()
-    args = (z.to(device),) if not getattr(G, "num_classes", None) else (
-        z.to(device), torch.full((z.shape[0],), 0 if y is None else y, dtype=torch.long, device=device))
-    out = G(*args).float().cpu()
-    G.train(was)
-    return out
+    return decode(G, z, y=labels_for(G, z.shape[0], label=0 if y is None else y))
 
 
 class _LiveFigure:
@@ -232,7 +230,8 @@ class LiveSamples(_LiveFigure):
     next: you watch the same samples sharpen. Outside a notebook it does nothing.
 
     ``y``: ``(n,)`` class labels for a conditional generator (``G.num_classes``). The samples are
-    drawn in eval mode (BatchNorm uses its running statistics) and ``G``'s mode is restored.
+    drawn by :func:`genimg_course.sampling.decode`: in eval mode (BatchNorm uses its running
+    statistics), ``G``'s mode restored, images in [-1, 1] whatever the family.
     """
 
     def __init__(self, G: torch.nn.Module, z: torch.Tensor, y: torch.Tensor | None = None, every: int = 1,
@@ -243,27 +242,13 @@ class LiveSamples(_LiveFigure):
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or (latent_dim and z.shape[1] != latent_dim):
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must be fixed latent codes of shape (n, {latent_dim or 'latent_dim'}), got {got}")
-        num_classes = getattr(G, "num_classes", None)
-        if num_classes and (y is None or tuple(y.shape) != (z.shape[0],)):
-            raise ValueError(f"G is conditional ({num_classes} classes): pass labels y of shape ({z.shape[0]},), "
-                             f"got {None if y is None else tuple(y.shape)}")
-        if not num_classes and y is not None:
-            raise ValueError("G is not conditional (no num_classes): do not pass labels y")
+        y = check_labels(G, z.shape[0], y)
         super().__init__(every)
         self.G, self.z, self.y, self.nrow, self.title = G, z, y, nrow, title
 
-    @torch.no_grad()
     def sample(self) -> torch.Tensor:
-        """``G(z)`` (``G(z, y)``) in eval mode, as a float CPU tensor ``(n, C, H, W)``."""
-        device = next(self.G.parameters()).device
-        was = self.G.training
-        self.G.eval()
-        try:
-            z = self.z.to(device)
-            x = self.G(z, self.y.to(device)) if self.y is not None else self.G(z)
-        finally:
-            self.G.train(was)
-        return x.float().cpu()
+        """``G``'s images for the fixed codes (and labels): a float CPU tensor ``(n, C, H, W)`` in [-1, 1]."""
+        return decode(self.G, self.z, y=self.y)
 
     def __call__(self, history: History) -> None:
         if not self._due():

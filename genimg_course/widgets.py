@@ -5,14 +5,15 @@ the input, the output and the output shape. The computation lives in :func:`appl
 function that works (and is tested) without any widget.
 
 :func:`latent_explorer` walks a generator's latent space: a slider moves between two latent codes
-(:func:`interpolate`, linear or spherical), a button draws new codes, and a class dropdown appears
-for a conditional generator (or a VAE's decoder, starting from the codes of two real images).
+(:func:`genimg_course.sampling.interpolate`, linear or spherical), a button draws new codes, and a
+class dropdown appears for a conditional generator (or a VAE, starting from the codes of two real images).
 
 :func:`latent_plane_explorer` moves a point through a 2-D latent space with two sliders and shows
 where it sits among the codes of real images and what the decoder makes of it.
 
 Each explorer draws once with its default settings when it is built, so a notebook executed
-headless (papermill, nbval, CI) still shows a picture and exercises the code path.
+headless (papermill, nbval, CI) still shows a picture and exercises the code path. The explorers
+get their images from :func:`genimg_course.sampling.decode` only: in [-1, 1], whatever the family.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer", "interpolate", "LatentExplorer",
+from .sampling import decode, interpolate, labels_for
+
+__all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer", "LatentExplorer",
            "latent_explorer", "LatentPlaneExplorer", "latent_plane_explorer"]
 
 # Classic 3x3 kernels, as cross-correlation weights (what F.conv2d computes).
@@ -136,32 +139,6 @@ def conv_explorer(image: Any, kernel: str = "edge x (Sobel)", stride: int = 1, p
     return W.VBox([W.HBox([kernel_w, stride_w, padding_w]), shape_w, out])
 
 
-def interpolate(z0: torch.Tensor, z1: torch.Tensor, t: Any, method: str = "linear") -> torch.Tensor:
-    """Points between two latent codes ``z0``, ``z1`` ``(D,)`` at fractions ``t`` (a number or a
-    sequence of ``T`` numbers in [0, 1]) → ``(T, D)``.
-
-    ``"linear"``: ``z(t) = (1 - t) z0 + t z1``. ``"slerp"`` (spherical, Shoemake 1985; suggested for
-    GAN latents by White 2016): ``z(t) = sin((1 - t) ω) / sin ω · z0 + sin(t ω) / sin ω · z1`` with
-    ``ω`` the angle between the codes. For Gaussian codes in many dimensions, the linear midpoint is
-    shorter than a typical sample (about ``1/√2`` of its length), while slerp keeps the length
-    typical.
-    """
-    if method not in ("linear", "slerp"):
-        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
-    if not (isinstance(z0, torch.Tensor) and isinstance(z1, torch.Tensor)) or z0.dim() != 1 or z0.shape != z1.shape:
-        got = [tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__ for z in (z0, z1)]
-        raise ValueError(f"z0 and z1 must be two latent codes of the same shape (D,), got {got[0]} and {got[1]}")
-    ts = torch.as_tensor(t, dtype=z0.dtype, device=z0.device).reshape(-1, 1)  # (T, 1)
-    if not torch.isfinite(ts).all() or ts.min() < 0 or ts.max() > 1:
-        raise ValueError(f"t must lie in [0, 1], got {t!r}")
-    if method == "slerp":
-        cos = torch.dot(z0 / z0.norm(), z1 / z1.norm()).clamp(-1.0, 1.0)
-        omega = torch.arccos(cos)
-        if float(torch.sin(omega)) > 1e-6:  # (anti)parallel codes: the arc is undefined, fall back to linear
-            return (torch.sin((1 - ts) * omega) * z0 + torch.sin(ts * omega) * z1) / torch.sin(omega)
-    return (1 - ts) * z0 + ts * z1
-
-
 def _show_in(out: Any, fig: Any) -> None:
     """Replace what an ``ipywidgets.Output`` shows with ``fig``, then free the figure."""
     import matplotlib.pyplot as plt
@@ -259,20 +236,10 @@ class LatentExplorer(_Explorer):
 
     @torch.no_grad()
     def generate(self, ts: Any) -> torch.Tensor:
-        """Images ``(T, C, H, W)`` (CPU float, G's range) at fractions ``ts`` along the current path."""
+        """Images ``(T, C, H, W)`` (CPU float in [-1, 1]) at fractions ``ts`` along the current path."""
         z = interpolate(self.z0, self.z1, ts, self.method.value)
-        device = next(self.G.parameters()).device
-        was = self.G.training
-        self.G.eval()
-        try:
-            if self.num_classes:
-                label = self.class_dropdown.value if self.class_dropdown is not None else 0
-                y = torch.full((z.shape[0],), label, dtype=torch.long, device=device)
-                x = self.G(z.to(device), y)
-            else:
-                x = self.G(z.to(device))
-        finally:
-            self.G.train(was)
+        label = getattr(self.class_dropdown, "value", 0)  # the chosen class (no dropdown: unconditional)
+        x = decode(self.G, z, y=labels_for(self.G, z.shape[0], label=label))
         if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] not in (1, 3):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"G must return images (B, 1 or 3, H, W), got {got}")
@@ -286,8 +253,7 @@ class LatentExplorer(_Explorer):
         if strip or not hasattr(self, "strip"):
             self.strip = self.generate(torch.linspace(0, 1, self.steps))
         current = self.generate([t])[0]
-        lo, hi = (-1.0, 1.0) if float(torch.cat([self.strip.flatten(), current.flatten()]).min()) < 0 else (0.0, 1.0)
-        to01 = lambda x: ((x - lo) / (hi - lo)).clamp(0, 1)  # noqa: E731
+        to01 = lambda x: ((x + 1) / 2).clamp(0, 1)  # noqa: E731  [-1, 1] -> [0, 1] for display
         img = to01(current)
         self.image = (img[0] if img.shape[0] == 1 else img.permute(1, 2, 0)).numpy()
         z = interpolate(self.z0, self.z1, [t], self.method.value)[0]
@@ -358,17 +324,10 @@ class LatentPlaneExplorer(_Explorer):
             sl.observe(self._redraw, names="value")
         self._redraw()
 
-    @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``(2,)`` code → ``(H, W)`` image in [0, 1] (CPU)."""
-        device = next(self.G.parameters()).device
-        was = self.G.training
-        self.G.eval()
-        try:
-            x = self.G(z[None].to(device)).float().cpu()[0]
-        finally:
-            self.G.train(was)
-        return (x[0] if x.shape[0] == 1 else x.mean(0)).clamp(0, 1)
+        """``(2,)`` code → ``(H, W)`` image in [0, 1] (CPU); a conditional model draws class 0."""
+        x = decode(self.G, z[None], y=labels_for(self.G, 1, label=0))[0]  # (C, H, W) in [-1, 1]
+        return (((x[0] if x.shape[0] == 1 else x.mean(0)) + 1) / 2).clamp(0, 1)
 
     def _redraw(self, *_: Any) -> None:
         import matplotlib.pyplot as plt
@@ -398,6 +357,6 @@ def latent_plane_explorer(G: torch.nn.Module, codes: torch.Tensor | None = None,
                           limit: float = 3.0) -> LatentPlaneExplorer:
     """Two sliders move a code ``z = (z[0], z[1])`` through a 2-D latent space; the left panel shows
     it among ``codes`` ``(N, 2)`` of real images (coloured by ``labels``), the right one what ``G``
-    decodes there. ``G``: a generator with ``latent_dim == 2``, e.g. ``vae.as_generator()``. Draws once
+    decodes there. ``G``: a generator with ``latent_dim == 2``, e.g. a ``ConvVAE(latent_dim=2)``. Draws once
     with ``z = (0, 0)`` when built, so a headless run shows a picture."""
     return LatentPlaneExplorer(G, codes, labels, limit)

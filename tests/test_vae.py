@@ -6,6 +6,7 @@ import torch
 
 from genimg_course.data import ResidentBatches, load_mnist, to_float
 from genimg_course.models import ConvAutoencoder, ConvVAE, MLPVAE
+from genimg_course.sampling import generate
 from genimg_course.train import fit
 from genimg_course.vae import (AETask, VAETask, bernoulli_nll, binarize, check_unit_range, elbo_per_image,
                                encode_mean, gaussian_kl, iwae_nll, kl_per_dim, reparameterize)
@@ -53,18 +54,49 @@ def test_wrong_code_shape_names_the_latent_size():
         ConvVAE(latent_dim=16).decode(torch.zeros(2, 3))
 
 
-def test_samples_are_mean_images_in_0_1_and_repeatable():
+def test_generate_gives_the_mean_images_mapped_to_minus1_1_and_is_repeatable():
     m = ConvVAE(latent_dim=4)
-    a, b = m.sample(6, seed=1), m.sample(6, seed=1)
-    assert a.shape == (6, 1, 28, 28) and 0 <= a.min() and a.max() <= 1 and torch.equal(a, b)
+    a, b = generate(m, 6, seed=1), generate(m, 6, seed=1)
+    assert a.shape == (6, 1, 28, 28) and -1 <= a.min() and a.max() <= 1 and torch.equal(a, b)
+    z = torch.randn(6, 4, generator=torch.Generator().manual_seed(1))  # the codes generate drew
+    with torch.no_grad():
+        assert torch.allclose(a, 2 * torch.sigmoid(m.eval().decode(z)) - 1)
 
 
-def test_the_generator_view_feeds_the_latent_explorers():
-    m = ConvVAE(latent_dim=3, num_classes=10)
-    G = m.as_generator()
-    assert G.latent_dim == 3 and G.num_classes == 10
-    out = G(torch.zeros(2, 3), torch.tensor([1, 2]))
-    assert out.shape == (2, 1, 28, 28) and 0 <= out.min() and out.max() <= 1
+def test_render_is_the_decoders_mean_image_in_minus1_1_for_every_vae_model():
+    for m in (ConvVAE(latent_dim=3, num_classes=10), ConvAutoencoder(latent_dim=3), MLPVAE(latent_dim=3)):
+        y = torch.tensor([1, 2]) if m.num_classes else None
+        out = m.render(torch.zeros(2, 3), y)
+        assert out.shape == (2, 1, 28, 28) and -1 <= out.min() and out.max() <= 1
+        assert torch.allclose(out, 2 * torch.sigmoid(m.decode(torch.zeros(2, 3), y)) - 1)
+
+
+@pytest.mark.parametrize("make", [lambda: ConvAutoencoder(latent_dim=2), lambda: MLPVAE(latent_dim=2)])
+def test_unconditional_autoencoders_refuse_labels(make):
+    m = make()
+    with pytest.raises(ValueError, match="not conditional"):
+        m(binary(2), torch.tensor([1, 2]))
+    with pytest.raises(ValueError, match="not conditional"):
+        m.decode(torch.zeros(2, 2), torch.tensor([1, 2]))
+
+
+def test_a_conditional_vae_needs_labels_everywhere():
+    m = ConvVAE(latent_dim=2, num_classes=10)
+    with pytest.raises(ValueError, match=r"conditional.*pass labels"):
+        m(binary(2))
+    with pytest.raises(ValueError, match=r"conditional.*\(3,\), got None"):
+        generate(m, 3)
+
+
+def test_the_task_keeps_its_network_only_in_modules():
+    m = ConvVAE(latent_dim=2)
+    task = VAETask(m)
+    assert task.model is m and task.modules["model"] is m and "model" not in vars(task)
+    other = ConvVAE(latent_dim=2)
+    task.modules["model"] = other  # what fit does with a DistributedDataParallel wrapper
+    assert task.model is other
+    with pytest.raises(AttributeError):
+        task.model = m
 
 
 def test_an_autoencoder_is_deterministic():

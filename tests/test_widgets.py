@@ -1,4 +1,4 @@
-"""Widgets and live pictures: latent_explorer and interpolate, conv_explorer's controls, and the
+"""Widgets and live pictures: latent_explorer, conv_explorer's controls, and the
 LiveSamples fit callback. Everything runs headless (no kernel): explorers draw once when built."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch import nn  # noqa: E402
 from genimg_course.models import DCGANGenerator  # noqa: E402
 from genimg_course.train import History, fit  # noqa: E402
 from genimg_course.viz import LiveSamples  # noqa: E402
-from genimg_course.widgets import LatentExplorer, conv_explorer, interpolate, latent_explorer  # noqa: E402
+from genimg_course.widgets import LatentExplorer, conv_explorer, latent_explorer  # noqa: E402
 
 
 @pytest.fixture
@@ -28,39 +28,6 @@ def G():
 def G_cond():
     torch.manual_seed(0)
     return DCGANGenerator(latent_dim=16, width=8, num_classes=10)
-
-
-# ---------------------------------------------------------------- interpolate
-
-def test_interpolate_linear_hits_both_ends_and_the_midpoint():
-    z0, z1 = torch.randn(8), torch.randn(8)
-    path = interpolate(z0, z1, [0.0, 0.5, 1.0])
-    assert path.shape == (3, 8)
-    assert torch.allclose(path[0], z0) and torch.allclose(path[2], z1) and torch.allclose(path[1], (z0 + z1) / 2)
-
-
-def test_interpolate_slerp_keeps_the_length_of_equal_length_codes():
-    z0, z1 = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
-    path = interpolate(z0, z1, torch.linspace(0, 1, 7), method="slerp")
-    assert torch.allclose(path.norm(dim=1), torch.full((7,), 3.0), atol=1e-5)
-    assert interpolate(z0, z1, 0.5).norm() < 2.2  # the linear midpoint is shorter: 3 / sqrt(2)
-
-
-def test_interpolate_slerp_of_parallel_codes_falls_back_to_linear():
-    z0 = torch.tensor([1.0, 2.0])
-    assert torch.allclose(interpolate(z0, 2 * z0, 0.5, method="slerp")[0], 1.5 * z0)
-
-
-@pytest.mark.parametrize("args, words", [
-    ((torch.randn(4), torch.randn(5), 0.5), "same shape"),
-    ((torch.randn(1, 4), torch.randn(1, 4), 0.5), "(D,)"),
-    ((torch.randn(4), torch.randn(4), 1.5), "[0, 1]"),
-    ((torch.randn(4), torch.randn(4), 0.5, "cubic"), "'linear' or 'slerp'"),
-])
-def test_interpolate_rejects_bad_inputs(args, words):
-    with pytest.raises(ValueError) as e:
-        interpolate(*args)
-    assert words in str(e.value)
 
 
 # ---------------------------------------------------------------- latent_explorer
@@ -243,7 +210,7 @@ def test_the_plane_explorer_decodes_where_the_sliders_point():
 
     torch.manual_seed(0)
     vae = ConvVAE(latent_dim=2, width=8, hidden=32)
-    ex = latent_plane_explorer(vae.as_generator(), codes=torch.randn(50, 2), labels=torch.arange(50) % 10)
+    ex = latent_plane_explorer(vae, codes=torch.randn(50, 2), labels=torch.arange(50) % 10)
     first = ex.image.copy()
     assert first.shape == (28, 28) and 0 <= first.min() and first.max() <= 1
     ex.z0_slider.value, ex.z1_slider.value = 2.5, -2.5
@@ -255,14 +222,14 @@ def test_the_plane_explorer_needs_a_2d_latent_space():
     from genimg_course.widgets import latent_plane_explorer
 
     with pytest.raises(ValueError, match="2-D latent space"):
-        latent_plane_explorer(ConvVAE(latent_dim=3).as_generator())
+        latent_plane_explorer(ConvVAE(latent_dim=3))
 
 
 def test_decode_grid_spans_the_prior_row_by_row():
     from genimg_course.models import ConvVAE
     from genimg_course.viz import decode_grid, plot_latent_codes
 
-    grid = decode_grid(ConvVAE(latent_dim=2, width=8, hidden=32).as_generator(), n=5)
-    assert grid.shape == (25, 1, 28, 28)
+    grid = decode_grid(ConvVAE(latent_dim=2, width=8, hidden=32), n=5)
+    assert grid.shape == (25, 1, 28, 28) and -1 <= grid.min() and grid.max() <= 1
     with pytest.raises(ValueError, match=r"\(N, 2\)"):
         plot_latent_codes(torch.zeros(4, 3))

@@ -22,9 +22,10 @@ import torch
 
 from genimg_course.checkpoints import WEIGHTS_DIR, save_checkpoint, sha256_file
 from genimg_course.data import ResidentBatches, load_mnist
-from genimg_course.gan import GANTask, generate
+from genimg_course.gan import GANTask
 from genimg_course.metrics import fid, load_judge
 from genimg_course.models import DCGANDiscriminator, DCGANGenerator, dcgan_init
+from genimg_course.sampling import generate
 from genimg_course.train import fit, seed_everything
 
 

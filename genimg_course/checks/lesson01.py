@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..train import evaluating
 from . import Wrong, as_int, check, expect_signature
 
 __all__ = [
@@ -159,23 +160,18 @@ def check_layer_shapes(model: Any, expected: tuple[int, int, int] = (64, 7, 7)) 
     x = torch.zeros(2, 1, 28, 28)
     trace: list[str] = []
     layers = list(model) if isinstance(model, nn.Sequential) else [model]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for i, layer in enumerate(layers):
-                name = type(layer).__name__
-                try:
-                    x = layer(x)
-                except Exception as e:  # a mismatch between layers: name the layer and what it received
-                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-                    raise Wrong(f"layer {i} ({layer}) failed on an input of shape {_shape(x)}: {msg}. "
-                                f"Shapes so far: {' → '.join(['(B, 1, 28, 28)'] + trace)}") from None
-                if not isinstance(x, torch.Tensor):
-                    raise Wrong(f"layer {i} ({name}) returned {type(x).__name__}, not a tensor")
-                trace.append(f"{name} {_shape(x)}")
-    finally:
-        model.train(was_training)
+    with evaluating(model), torch.no_grad():
+        for i, layer in enumerate(layers):
+            name = type(layer).__name__
+            try:
+                x = layer(x)
+            except Exception as e:  # a mismatch between layers: name the layer and what it received
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise Wrong(f"layer {i} ({layer}) failed on an input of shape {_shape(x)}: {msg}. "
+                            f"Shapes so far: {' → '.join(['(B, 1, 28, 28)'] + trace)}") from None
+            if not isinstance(x, torch.Tensor):
+                raise Wrong(f"layer {i} ({name}) returned {type(x).__name__}, not a tensor")
+            trace.append(f"{name} {_shape(x)}")
     want = "(B, " + ", ".join(map(str, expected)) + ")"
     if tuple(x.shape[1:]) != tuple(expected):
         tip = ""

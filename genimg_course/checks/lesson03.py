@@ -19,6 +19,7 @@ from torch import nn
 
 from ..models.dcgan import check_gan_pair
 from ..models.seed_dcgan import SeedDiscriminator, SeedGenerator
+from ..train import evaluating
 from . import Wrong, as_int, check
 
 __all__ = ["check_transposed_sizes", "check_upsampling_stack", "check_seed_shape_bug", "check_fixed_seed_generator",
@@ -217,8 +218,8 @@ class _LogitSeedDiscriminator(nn.Module):
         self.d = SeedDiscriminator()
         self.image_shape = self.d.image_shape
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.d(x).flatten()
+    def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
+        return self.d(x, y).flatten()
 
 
 @check
@@ -248,14 +249,9 @@ def check_fixed_seed_generator(G: Any) -> str:
         raise Wrong(msg) from None
     except RuntimeError as e:
         raise Wrong(f"your generator fails on a batch of codes: {str(e).splitlines()[0]}") from None
-    was = G.training
-    G.eval()
-    try:
-        with torch.no_grad():
-            p = next(G.parameters())
-            x = G(torch.randn(2, latent_dim, device=p.device) * 1e3)  # huge codes: only a squashing output stays bounded
-    finally:
-        G.train(was)
+    with evaluating(G), torch.no_grad():
+        p = next(G.parameters())
+        x = G(torch.randn(2, latent_dim, device=p.device) * 1e3)  # huge codes: only a squashing output stays bounded
     lo, hi = float(x.min()), float(x.max())
     if not (lo >= -1.0 - 1e-6 and hi <= 1.0 + 1e-6):
         raise Wrong(f"the shapes fit now ({shape}), but nothing bounds the output (it reached [{lo:.3g}, {hi:.3g}] "

@@ -1,7 +1,7 @@
 """Checks for lesson 04 (stabilising GANs, conditional GANs). Each runs in well under a second on a CPU.
 
 * :func:`check_gradient_penalty` — WGAN-GP's ``E[(||∇D(x̂)||₂ − 1)²]`` on fixed tensors, compared with
-  :func:`genimg_course.losses.gradient_penalty` at the same ``eps``; names the usual slips.
+  :func:`genimg_course.gan.gradient_penalty` at the same ``eps``; names the usual slips.
 * :func:`check_hinge_d_loss` — ``E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]`` on fixed scores.
 * :func:`check_zero_gradient` — predict which loss gives (almost) zero gradient where; verified by autograd.
 """
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..losses import d_loss_hinge, d_loss_wasserstein, g_loss_hinge, g_loss_nonsaturating, g_loss_saturating, gradient_penalty
+from ..gan import d_loss_hinge, d_loss_wasserstein, g_loss_hinge, g_loss_nonsaturating, g_loss_saturating, gradient_penalty
 from . import Wrong, check, expect_signature
 
 __all__ = ["check_gradient_penalty", "check_hinge_d_loss", "check_zero_gradient", "ZERO_GRADIENT_CASES"]

@@ -1,10 +1,24 @@
-"""Models, one file per family. Plain ``nn.Module``s with typed constructors and shape comments."""
+"""Models, one file per family. Plain ``nn.Module``s with typed constructors and shape comments.
+
+The conventions every model here follows, so that no caller branches on "which family" or
+"conditional or not":
+
+* **Labels**: every generative model, encoder and discriminator takes ``y=None`` as its last
+  argument — ``G(z, y)``, ``D(x, y)``, ``vae(x, y)``, ``vae.encode(x, y)``, ``vae.decode(z, y)``.
+  ``num_classes`` (``None`` unless conditional) says what ``y`` must be: a conditional model
+  without labels raises, and so does an unconditional one given labels. The classifier
+  (:class:`CNNClassifier`) *predicts* labels, so it takes none: ``model(x)``.
+* **Sampling**: a generative model has ``latent_dim`` and ``render(z, y=None)``, which maps codes
+  ``(B, latent_dim)`` to images in [-1, 1] (a VAE converts its Bernoulli mean ``sigmoid(logits)``
+  there). :func:`genimg_course.sampling.generate` draws the codes and calls it.
+* **Sizes** are checked by one helper (:func:`._checks.check_positive_int`).
+"""
 from .classifier import CNNClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator, check_gan_pair, dcgan_init
 from .seed_dcgan import SeedDiscriminator, SeedGenerator
 from .toy_gan import MLPDiscriminator, MLPGenerator
-from .vae import ConvAutoencoder, ConvVAE, MLPVAE, VAEGenerator
+from .vae import ConvAutoencoder, ConvVAE, MLPVAE
 
 __all__ = ["CNNClassifier", "DCGANGenerator", "DCGANDiscriminator", "dcgan_init", "check_gan_pair",
            "MLPGenerator", "MLPDiscriminator", "SeedGenerator", "SeedDiscriminator",
-           "ConvAutoencoder", "ConvVAE", "MLPVAE", "VAEGenerator"]
+           "ConvAutoencoder", "ConvVAE", "MLPVAE"]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import check_positive_int
+
 __all__ = ["CNNClassifier"]
 
 
 class CNNClassifier(nn.Module):
     """``(B, C, 28, 28)`` images in ``[-1, 1]`` → ``(B, num_classes)`` logits.
 
+    It predicts labels, so unlike the generative models it takes none: ``model(x)``.
     Two conv blocks (conv-BN-ReLU x2, then 2x2 max-pool) and a 128-d feature layer:
     ``features(x)`` returns those ``(B, feature_dim)`` features (the judge's embedding).
     """
@@ -18,9 +21,7 @@ class CNNClassifier(nn.Module):
     def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 16, feature_dim: int = 128,
                  dropout: float = 0.25) -> None:
         super().__init__()
-        for name, v in dict(in_channels=in_channels, num_classes=num_classes, width=width, feature_dim=feature_dim).items():
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(in_channels=in_channels, num_classes=num_classes, width=width, feature_dim=feature_dim)
         self.in_channels, self.num_classes, self.feature_dim = in_channels, num_classes, feature_dim
 
         def block(c_in: int, c_out: int) -> nn.Sequential:

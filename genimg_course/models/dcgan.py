@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+from ..train import evaluating
+from ._checks import check_positive_int
+
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "dcgan_init", "check_gan_pair"]
 
 _LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # image size -> (start size s, number of doublings n)
@@ -28,19 +31,13 @@ def _layout(image_size: int) -> tuple[int, int]:
     return _LAYOUT[image_size]
 
 
-def _check_int(**kw: int | None) -> None:
-    for k, v in kw.items():
-        if v is not None and (not isinstance(v, int) or v < 1):
-            raise ValueError(f"{k} must be a positive integer, got {v!r}")
-
-
 class DCGANGenerator(nn.Module):
     """``z (B, latent_dim)`` [, ``y (B,)`` class labels] → images ``(B, channels, S, S)`` in ``[-1, 1]``."""
 
     def __init__(self, latent_dim: int = 64, width: int = 64, channels: int = 1, image_size: int = 28,
                  num_classes: int | None = None) -> None:
         super().__init__()
-        _check_int(latent_dim=latent_dim, width=width, channels=channels, num_classes=num_classes)
+        check_positive_int(latent_dim=latent_dim, width=width, channels=channels, num_classes=num_classes)
         s, n = _layout(image_size)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.image_shape = (channels, image_size, image_size)
@@ -67,6 +64,10 @@ class DCGANGenerator(nn.Module):
             raise ValueError("this generator is not conditional (num_classes=None): do not pass labels")
         return self.net(z[:, :, None, None])
 
+    def render(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The sampler's view (:func:`genimg_course.sampling.generate`): images in [-1, 1], i.e. ``G(z, y)``."""
+        return self(z, y)
+
 
 class DCGANDiscriminator(nn.Module):
     """Images ``(B, channels, S, S)`` [, labels ``(B,)``] → logits ``(B,)``.
@@ -82,7 +83,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, width: int = 64, channels: int = 1, image_size: int = 28, num_classes: int | None = None,
                  norm: str = "batch", spectral_norm: bool = False, bias: bool = True) -> None:
         super().__init__()
-        _check_int(width=width, channels=channels, num_classes=num_classes)
+        check_positive_int(width=width, channels=channels, num_classes=num_classes)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}")
         if not isinstance(bias, bool):
@@ -139,28 +140,24 @@ def check_gan_pair(G: nn.Module, D: nn.Module, latent_dim: int | None = None) ->
     if not latent_dim:
         raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
     p = next(G.parameters())
-    was = G.training, D.training
-    G.eval(), D.eval()
-    try:
+    with evaluating(G, D):
         g_classes, d_classes = getattr(G, "num_classes", None), getattr(D, "num_classes", None)
         if g_classes != d_classes:
             raise ValueError(f"the generator has num_classes={g_classes} but the discriminator has num_classes={d_classes}: "
                              "a conditional GAN needs both conditioned on the same classes")
         z = torch.randn(2, latent_dim, device=p.device)
         y = torch.zeros(2, dtype=torch.long, device=p.device) if g_classes else None
-        x = G(z, y) if g_classes else G(z)
+        x = G(z, y)
         expected = getattr(D, "image_shape", None)
         if expected is not None and tuple(x.shape[1:]) != tuple(expected):
             raise ValueError(f"the generator makes images of shape {tuple(x.shape[1:])} (C, H, W) but the discriminator "
                              f"expects {tuple(expected)}: change the generator's upsampling or the discriminator's "
                              "image_size so they agree")
         try:
-            out = D(x, y) if d_classes else D(x)
+            out = D(x, y)
         except RuntimeError as e:
             raise ValueError(f"the generator makes images of shape {tuple(x.shape[1:])} (C, H, W), which the "
                              f"discriminator cannot take: {str(e).splitlines()[0]}") from None
         if out.shape != (2,):
             raise ValueError(f"the discriminator must return one logit per image, shape (B,) = (2,), got {tuple(out.shape)}")
         return tuple(x.shape[1:])
-    finally:
-        G.train(was[0]), D.train(was[1])

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._checks import refuse_labels
+
 __all__ = ["SeedGenerator", "SeedDiscriminator"]
 
 
@@ -19,7 +21,7 @@ class SeedGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 100) -> None:
         super().__init__()
-        self.latent_dim = latent_dim
+        self.latent_dim, self.num_classes = latent_dim, None
         self.fc = nn.Sequential(nn.Linear(latent_dim, 4 * 4 * 512), nn.LeakyReLU(0.3))  # Keras LeakyReLU default 0.3
         up = []
         for c_in, c_out in [(512, 256), (256, 128), (128, 64)]:  # 4 -> 8 -> 16 -> 32
@@ -27,9 +29,14 @@ class SeedGenerator(nn.Module):
         self.up = nn.Sequential(*up)
         self.out = nn.Conv2d(64, 3, 3, padding=1)  # Conv2D(3, (3, 3), padding='same'): no tanh
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        refuse_labels(y, "SeedGenerator")
         x = self.fc(z).view(-1, 512, 4, 4)  # Reshape((4, 4, 512)), channels first here
         return self.out(self.up(x))
+
+    def render(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        """The sampler's view: ``G(z)`` — unbounded, the seed's bug (no ``tanh``), not in [-1, 1]."""
+        return self(z, y)
 
 
 class SeedDiscriminator(nn.Module):
@@ -37,7 +44,7 @@ class SeedDiscriminator(nn.Module):
 
     def __init__(self, image_size: int = 64) -> None:
         super().__init__()
-        self.image_shape = (3, image_size, image_size)
+        self.image_shape, self.num_classes = (3, image_size, image_size), None
         self.conv = nn.Sequential(
             nn.Conv2d(3, 64, 3, 2, 1), nn.LeakyReLU(0.3),  # 64 -> 32
             nn.Conv2d(64, 128, 3, 2, 1), nn.BatchNorm2d(128), nn.LeakyReLU(0.3),  # -> 16
@@ -46,5 +53,6 @@ class SeedDiscriminator(nn.Module):
         side = image_size // 8
         self.fc = nn.Linear(256 * side * side, 1)  # Flatten() + Dense(1): 16,384 inputs for 64x64 images
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
+        refuse_labels(y, "SeedDiscriminator")
         return torch.sigmoid(self.fc(self.conv(x).flatten(1)))

@@ -5,22 +5,18 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
+from ._checks import check_positive_int, refuse_labels
+
 __all__ = ["MLPGenerator", "MLPDiscriminator"]
 
 
-def _positive(**kw: int) -> None:
-    for k, v in kw.items():
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{k} must be a positive integer, got {v!r}")
-
-
 class MLPGenerator(nn.Module):
-    """``z (B, latent_dim)`` → points ``(B, out_dim)``."""
+    """``z (B, latent_dim)`` → points ``(B, out_dim)``. Unconditional: ``y`` must be ``None``."""
 
     def __init__(self, latent_dim: int = 8, hidden: int = 128, out_dim: int = 2, depth: int = 3) -> None:
         super().__init__()
-        _positive(latent_dim=latent_dim, hidden=hidden, out_dim=out_dim, depth=depth)
-        self.latent_dim, self.out_dim = latent_dim, out_dim
+        check_positive_int(latent_dim=latent_dim, hidden=hidden, out_dim=out_dim, depth=depth)
+        self.latent_dim, self.out_dim, self.num_classes = latent_dim, out_dim, None
         layers: list[nn.Module] = []
         d = latent_dim
         for _ in range(depth):
@@ -29,10 +25,15 @@ class MLPGenerator(nn.Module):
         layers.append(nn.Linear(d, out_dim))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
         if z.dim() != 2 or z.shape[1] != self.latent_dim:
             raise ValueError(f"MLPGenerator expects z of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        refuse_labels(y, "MLPGenerator")
         return self.net(z)
+
+    def render(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        """The sampler's view (:func:`genimg_course.sampling.generate`): points ``(B, out_dim)``."""
+        return self(z, y)
 
 
 class MLPDiscriminator(nn.Module):
@@ -40,8 +41,8 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, in_dim: int = 2, hidden: int = 128, depth: int = 3, spectral_norm: bool = False) -> None:
         super().__init__()
-        _positive(in_dim=in_dim, hidden=hidden, depth=depth)
-        self.in_dim = in_dim
+        check_positive_int(in_dim=in_dim, hidden=hidden, depth=depth)
+        self.in_dim, self.num_classes = in_dim, None
         wrap = _sn if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
         d = in_dim
@@ -51,7 +52,8 @@ class MLPDiscriminator(nn.Module):
         layers.append(wrap(nn.Linear(d, 1)))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"MLPDiscriminator expects points of shape (B, {self.in_dim}), got {tuple(x.shape)}")
+        refuse_labels(y, "MLPDiscriminator")
         return self.net(x).squeeze(1)

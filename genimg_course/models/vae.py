@@ -6,7 +6,9 @@
 * :class:`MLPVAE` — the pytorch/examples VAE (784-400-20), the benchmark's model.
 
 Every decoder returns **logits** ``(B, 1, 28, 28)``: ``sigmoid(logits)`` is the mean image, and the
-loss uses ``binary_cross_entropy_with_logits``, which never takes ``log 0``.
+loss uses ``binary_cross_entropy_with_logits``, which never takes ``log 0``. Each model's
+``render(z, y)`` gives that mean image in the course's common range [-1, 1] (``2 * sigmoid - 1``), for
+:func:`genimg_course.sampling.generate` and the explorers.
 """
 from __future__ import annotations
 
@@ -14,13 +16,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ConvEncoder", "ConvDecoder", "ConvAutoencoder", "ConvVAE", "MLPVAE", "VAEGenerator"]
+from ._checks import check_positive_int, refuse_labels
+
+__all__ = ["ConvEncoder", "ConvDecoder", "ConvAutoencoder", "ConvVAE", "MLPVAE"]
 
 
-def _check_int(**kw: int | None) -> None:
-    for name, v in kw.items():
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+def _mean_image(logits: torch.Tensor) -> torch.Tensor:
+    """Bernoulli logits → the mean image ``sigmoid(logits)`` in [0, 1], mapped to [-1, 1]."""
+    return 2 * torch.sigmoid(logits) - 1
 
 
 def _check_images(x: torch.Tensor, who: str) -> None:
@@ -31,8 +34,7 @@ def _check_images(x: torch.Tensor, who: str) -> None:
 
 def _one_hot(y: torch.Tensor | None, num_classes: int | None, who: str, dtype: torch.dtype) -> torch.Tensor | None:
     if num_classes is None:
-        if y is not None:
-            raise ValueError(f"{who} is not conditional (num_classes=None): do not pass labels")
+        refuse_labels(y, who)
         return None
     if y is None:
         raise ValueError(f"{who} is conditional ({num_classes} classes): pass labels y of shape (B,)")
@@ -45,7 +47,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, out_dim: int, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
         super().__init__()
-        _check_int(out_dim=out_dim, width=width, hidden=hidden, num_classes=num_classes)
+        check_positive_int(out_dim=out_dim, width=width, hidden=hidden, num_classes=num_classes)
         self.num_classes = num_classes
         self.conv = nn.Sequential(
             nn.Conv2d(1, width, 4, 2, 1), nn.ReLU(True),  # (B, w, 14, 14)
@@ -66,7 +68,7 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
         super().__init__()
-        _check_int(latent_dim=latent_dim, width=width, hidden=hidden, num_classes=num_classes)
+        check_positive_int(latent_dim=latent_dim, width=width, hidden=hidden, num_classes=num_classes)
         self.latent_dim, self.num_classes, self.width = latent_dim, num_classes, width
         self.fc = nn.Sequential(nn.Linear(latent_dim + (num_classes or 0), hidden), nn.ReLU(True),
                                 nn.Linear(hidden, 2 * width * 49), nn.ReLU(True))
@@ -94,17 +96,21 @@ class ConvAutoencoder(nn.Module):
         self.encoder = ConvEncoder(latent_dim, width, hidden)
         self.decoder = ConvDecoder(latent_dim, width, hidden)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
         _check_images(x, "ConvAutoencoder")
-        return self.encoder(x)
+        return self.encoder(x, y)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
+    def decode(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        return self.decoder(z, y)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def render(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        """The decoder's mean image in [-1, 1] (the sampler's view)."""
+        return _mean_image(self.decode(z, y))
+
+    def forward(self, x: torch.Tensor, y: None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``(logits (B, 1, 28, 28), z (B, latent_dim))``."""
-        z = self.encode(x)
-        return self.decode(z), z
+        z = self.encode(x, y)
+        return self.decode(z, y), z
 
 
 class ConvVAE(nn.Module):
@@ -116,7 +122,7 @@ class ConvVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 16, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
         super().__init__()
-        _check_int(latent_dim=latent_dim)
+        check_positive_int(latent_dim=latent_dim)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.encoder = ConvEncoder(2 * latent_dim, width, hidden, num_classes)
         self.decoder = ConvDecoder(latent_dim, width, hidden, num_classes)
@@ -137,37 +143,10 @@ class ConvVAE(nn.Module):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         return self.decode(z, y), mu, logvar, z
 
-    @torch.no_grad()
-    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None) -> torch.Tensor:
-        """``n`` mean images ``sigmoid(decode(z))``, ``z ~ N(0, I)``: CPU float ``(n, 1, 28, 28)`` in [0, 1]."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_dim, generator=gen).to(device)
-        was = self.training
-        self.eval()
-        out = torch.cat([torch.sigmoid(self.decode(z[i:i + 500], None if y is None else y[i:i + 500].to(device))).float().cpu()
-                         for i in range(0, n, 500)])
-        self.train(was)
-        return out
-
-    def as_generator(self) -> "VAEGenerator":
-        """The decoder as a generator ``z → mean image in [0, 1]``, for the latent explorers."""
-        return VAEGenerator(self)
-
-
-class VAEGenerator(nn.Module):
-    """``z (B, latent_dim)`` [, ``y``] → ``sigmoid(decoder logits)`` ``(B, 1, 28, 28)`` in [0, 1]:
-    a VAE's (or autoencoder's) decoder seen as a generator."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model = model
-        self.latent_dim = model.latent_dim
-        self.num_classes = getattr(model, "num_classes", None)
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.model.decode(z, y) if self.num_classes else self.model.decode(z)
-        return torch.sigmoid(logits)
+    def render(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The sampler's view: the mean image ``sigmoid(decode(z, y))`` mapped to [-1, 1]
+        (:func:`genimg_course.sampling.generate` draws ``z ~ N(0, I)`` and calls this)."""
+        return _mean_image(self.decode(z, y))
 
 
 class MLPVAE(nn.Module):
@@ -176,20 +155,26 @@ class MLPVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 20, hidden: int = 400) -> None:
         super().__init__()
-        _check_int(latent_dim=latent_dim, hidden=hidden)
+        check_positive_int(latent_dim=latent_dim, hidden=hidden)
         self.latent_dim, self.num_classes = latent_dim, None
         self.fc1, self.fc2 = nn.Linear(784, hidden), nn.Linear(hidden, 2 * latent_dim)
         self.fc3, self.fc4 = nn.Linear(latent_dim, hidden), nn.Linear(hidden, 784)
 
     def encode(self, x: torch.Tensor, y: None = None) -> tuple[torch.Tensor, torch.Tensor]:
         _check_images(x, "MLPVAE")
+        refuse_labels(y, "MLPVAE")
         mu, logvar = self.fc2(F.relu(self.fc1(x.flatten(1)))).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        refuse_labels(y, "MLPVAE")
         return self.fc4(F.relu(self.fc3(z))).view(-1, 1, 28, 28)
 
+    def render(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        """The decoder's mean image in [-1, 1] (the sampler's view)."""
+        return _mean_image(self.decode(z, y))
+
     def forward(self, x: torch.Tensor, y: None = None):
-        mu, logvar = self.encode(x)
+        mu, logvar = self.encode(x, y)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         return self.decode(z), mu, logvar, z

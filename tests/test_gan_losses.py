@@ -1,4 +1,4 @@
-"""genimg_course.losses: each GAN loss against its formula, extreme logits, the saturating vs
+"""genimg_course.gan's losses: each GAN loss against its formula, extreme logits, the saturating vs
 non-saturating gradients, and the WGAN-GP gradient penalty (per-sample norm, target 1, ε per
 sample, differentiable, bad inputs)."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from genimg_course.losses import (LOSSES, d_loss_bce, d_loss_hinge, d_loss_wasserstein, g_loss_hinge,
+from genimg_course.gan import (LOSSES, d_loss_bce, d_loss_hinge, d_loss_wasserstein, g_loss_hinge,
                                   g_loss_nonsaturating, g_loss_saturating, g_loss_wasserstein, gradient_penalty)
 
 REAL = torch.tensor([2.0, -0.5, 0.3, 4.0])  # D's logits / critic scores on a real batch
