@@ -110,3 +110,57 @@ def test_a_non_serialisable_value_is_refused_with_its_type(tmp_path):
 def test_a_lesson_name_must_be_a_plain_name(tmp_path, lesson):
     with pytest.raises(ValueError, match="plain name"):
         Figures(lesson, folder=tmp_path)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the quality record
+
+def quality(**kw):
+    from genimg_course.figures import Quality
+
+    base = dict(model="dcgan", family="gan", fid=56.0, kid=0.02, kid_std=0.003, n=500, floor=28.0,
+                reference="test", train_seconds=80.0, sample_seconds=0.4, parameters=1_000_000, device="cpu")
+    return Quality(**{**base, **kw})
+
+
+def test_a_quality_record_is_written_under_its_model_and_read_back(tmp_path):
+    from genimg_course.figures import read_quality
+
+    figures = Figures("03_dcgan", folder=tmp_path)
+    figures.record_quality(quality())
+    figures.record_quality(quality(model="shipped", fid=40.0))
+    stored = read_strict_json(figures.path)["quality"]
+    assert sorted(stored) == ["dcgan", "shipped"] and stored["dcgan"]["ratio"] == 2.0
+    pairs = read_quality(tmp_path)
+    assert [(lesson, q.model) for lesson, q in pairs] == [("03_dcgan", "dcgan"), ("03_dcgan", "shipped")]
+    assert pairs[0][1] == quality()
+
+
+def test_the_ratio_is_fid_over_the_floor_at_the_same_n():
+    assert quality(fid=84.0, floor=28.0).ratio == 3.0
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("n", 1, "n must be a whole number >= 2"),
+    ("n", 2.5, "n must be a whole number"),
+    ("fid", math.nan, "fid must be a finite number"),
+    ("floor", 0.0, "floor .* must be positive"),
+    ("reference", "training", "reference must be one of"),
+    ("model", "", "model must be a non-empty string"),
+    ("parameters", 0, "parameters must be a whole number >= 1"),
+    ("train_seconds", -1.0, "train_seconds cannot be negative"),
+])
+def test_a_bad_quality_field_is_named_with_what_came(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        quality(**{field: value})
+
+
+def test_record_quality_refuses_a_plain_dict(tmp_path):
+    with pytest.raises(TypeError, match="expects a Quality record, got dict"):
+        Figures("03_dcgan", folder=tmp_path).record_quality({"fid": 1.0})
+
+
+def test_a_quality_record_missing_fields_says_which():
+    from genimg_course.figures import Quality
+
+    with pytest.raises(ValueError, match=r"lacks \['device'"):
+        Quality.from_dict({k: v for k, v in quality().to_dict().items() if k != "device"})
