@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from genimg_course import checkpoints
+from genimg_course import checkpoints, files
 from genimg_course.data import ImageSet, load_mnist
 
 REPO = Path(__file__).resolve().parent.parent
@@ -95,12 +95,12 @@ def _close_figures():
 @pytest.fixture(scope="module")
 def shipped_judge_untouched():
     """Guard for modules that fake broken judges: none of their tests may change the real shipped file."""
-    from genimg_course import checkpoints
+    from genimg_course import checkpoints, files
 
     real = checkpoints.shipped_path("judge_mnist")
-    before = checkpoints.sha256_file(real) if real.exists() else None
+    before = files.sha256_file(real) if real.exists() else None
     yield
-    after = checkpoints.sha256_file(real) if real.exists() else None
+    after = files.sha256_file(real) if real.exists() else None
     assert after == before, f"{real} was modified by a test"
 
 

@@ -13,9 +13,9 @@ from genimg_course.checkpoints import (
     load_checkpoint,
     load_shipped,
     save_checkpoint,
-    sha256_file,
     shipped_path,
 )
+from genimg_course.files import sha256_file
 
 pytestmark = pytest.mark.usefixtures("isolated")
 

@@ -20,7 +20,8 @@ import time
 
 import torch
 
-from genimg_course.checkpoints import WEIGHTS_DIR, save_checkpoint, sha256_file
+from genimg_course.checkpoints import WEIGHTS_DIR, save_checkpoint
+from genimg_course.files import sha256_file
 from genimg_course.data import ResidentBatches, load_mnist
 from genimg_course.gan import GANTask
 from genimg_course.metrics import fid, load_judge

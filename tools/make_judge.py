@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from genimg_course.checkpoints import save_checkpoint, sha256_file, shipped_path
+from genimg_course.checkpoints import save_checkpoint, shipped_path
+from genimg_course.files import sha256_file
 from genimg_course.data import ResidentBatches, load_mnist, to_float
 from genimg_course.models import CNNClassifier
 from genimg_course.train import ClassifierTask, evaluate_accuracy, fit, seed_everything

