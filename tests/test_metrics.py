@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from genimg_course.data import to_float
-from genimg_course.metrics import JudgeFeatures, fid, kid, real_vs_real
+from genimg_course.metrics import (JudgeFeatures, evaluate_generator, evaluate_samples, evaluation_table, fid, kid,
+                                  memorisation, precision_recall, real_vs_real, reference_split)
 from genimg_course.train import evaluate_accuracy
 
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -44,7 +45,7 @@ def test_kid_subset_size_larger_than_the_sets_is_an_error():
 
 
 def test_real_vs_real_needs_two_disjoint_sets_of_n():
-    with pytest.raises(ValueError, match="2 x 5 = 10 images, got 8"):
+    with pytest.raises(ValueError, match=r"two disjoint sets of n = 5 need 10 images, got 8: lower n \(at most 4 here\)"):
         real_vs_real(digits(8), 5)
 
 
@@ -94,3 +95,122 @@ def test_kid_returns_mean_and_std_and_separates_noise_from_digits(judge, mnist_t
     assert std >= 0
     noise_mean, _ = kid(real, noise, judge, subsets=5, subset_size=100)
     assert noise_mean > mean + 3 * std
+
+
+# ---------------------------------------------------------------- sample sizes, ranges, the judge's input
+
+def test_fid_refuses_fewer_images_than_the_judge_has_features(judge, mnist_test):
+    with pytest.raises(ValueError, match=r"needs at least 128 images per side, got 2 real"):
+        fid(mnist_test.images[:2], mnist_test.images[2:4], judge)
+
+
+def test_fid_warns_when_the_two_sides_differ_in_size(judge, mnist_test):
+    with pytest.warns(UserWarning, match=r"real \(300\) and fake \(200\) sets differ in size"):
+        fid(mnist_test.images[:300], mnist_test.images[300:500], judge)
+
+
+def test_fid_warns_for_unit_range_images_read_as_minus_one_to_one(judge, mnist_test):
+    x = mnist_test.images[:200].float() / 255  # [0, 1]
+    with pytest.warns(UserWarning, match=r"looks like \[0, 1\] images .* pass value_range=\(0, 1\)"):
+        wrong = fid(mnist_test.images[200:400], x, judge)
+    right = fid(mnist_test.images[200:400], x, judge, value_range=(0, 1))
+    assert wrong > 5 * right
+
+
+def test_real_vs_real_takes_the_value_range(judge, mnist_test):
+    as_unit = mnist_test.images.float() / 255
+    assert real_vs_real(as_unit, 200, judge, value_range=(0, 1)) == pytest.approx(real_vs_real(mnist_test.images, 200, judge), rel=1e-4)
+
+
+def test_the_judge_refuses_unscaled_float_pixels(judge, mnist_test):
+    with pytest.raises(ValueError, match=r"uint8 pixels 0..255 or float images in \[-1, 1\]; these float images reach 255"):
+        judge(mnist_test.images[:8].float())
+
+
+@pytest.mark.parametrize("n", [1, 0, 2.5, True])
+def test_reference_split_refuses_a_bad_n(n, mnist_test):
+    with pytest.raises(ValueError, match="n .* must be an integer >= 2"):
+        reference_split(mnist_test.images, n)
+
+
+def test_reference_split_names_the_largest_n_that_fits(mnist_test):
+    with pytest.raises(ValueError, match=r"need 2000 images, got 1000: lower n \(at most 500 here\)"):
+        reference_split(mnist_test.images, 1000)
+
+
+# ---------------------------------------------------------------- precision/recall and memorisation
+
+def test_precision_and_recall_of_a_set_with_itself_are_one():
+    f = torch.randn(200, 8, generator=torch.Generator().manual_seed(0))
+    assert precision_recall(f, f) == (1.0, 1.0)
+
+
+def test_a_collapsed_generator_is_precise_but_has_no_recall():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(300, 4, generator=g)
+    collapsed = real[:1].repeat(300, 1) + 0.01 * torch.randn(300, 4, generator=g)  # every sample near one real point
+    precision, recall = precision_recall(real, collapsed)
+    assert precision > 0.9 and recall < 0.05
+
+
+def test_samples_far_from_the_data_have_no_precision():
+    g = torch.Generator().manual_seed(0)
+    precision, _ = precision_recall(torch.randn(300, 4, generator=g), 10 + torch.randn(300, 4, generator=g))
+    assert precision == 0.0
+
+
+@pytest.mark.parametrize("real, fake, k, match", [
+    (torch.zeros(10, 4), torch.zeros(10, 5), 3, "differ in dimension: 4 vs 5"),
+    (torch.zeros(3, 4), torch.zeros(10, 4), 3, "needs more than 3 features per side, got 3 real"),
+    (torch.zeros(10), torch.zeros(10, 4), 3, r"real_features must be a \(N, D\) tensor"),
+    (torch.zeros(10, 4), torch.zeros(10, 4), 0, "k .* must be a positive integer, got 0"),
+])
+def test_precision_recall_says_what_it_expected(real, fake, k, match):
+    with pytest.raises(ValueError, match=match):
+        precision_recall(real, fake, k=k)
+
+
+def test_memorisation_catches_a_generator_that_copies_its_training_digits(mnist_train, mnist_test):
+    copies = memorisation(mnist_train.images[:300], mnist_train.images, mnist_test.images[:300])
+    assert copies["ratio"] < 0.01 and copies["near_copy_share"] == 1.0
+    fresh = memorisation(mnist_test.images[300:600], mnist_train.images, mnist_test.images[:300])
+    assert 0.8 < fresh["ratio"] < 1.25 and fresh["near_copy_share"] < 0.05
+
+
+# ---------------------------------------------------------------- the protocol
+
+def test_evaluate_samples_states_n_the_floor_and_the_test_reference(judge, mnist_train, mnist_test):
+    samples = mnist_test.images[:200]  # real digits standing in for a good generator (they overlap the reference)
+    e = evaluate_samples(samples, "stand-in", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+    q = e.quality
+    assert (q.n, q.reference, q.model, q.family) == (200, "test", "stand-in", "gan")
+    assert q.floor == pytest.approx(real_vs_real(mnist_test.images, 200, judge), rel=1e-6)
+    assert 0.0 <= e.precision <= 1.0 and 0.0 <= e.floor_recall <= 1.0
+    table = evaluation_table(e)
+    assert "real vs real (floor)" in table and "n = 200 images per side" in table and "held-out test digits" in table
+
+
+def test_evaluate_samples_refuses_a_sample_count_other_than_n(judge, mnist_train, mnist_test):
+    with pytest.raises(ValueError, match="expects exactly n = 200 samples .* got 150"):
+        evaluate_samples(mnist_test.images[:150], "x", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+
+
+def test_evaluate_generator_times_and_counts_a_generator_and_records_it(judge, mnist_train, mnist_test, tmp_path):
+    from genimg_course.figures import Figures, read_quality
+    from genimg_course.gan import load_pretrained
+
+    G = load_pretrained("cgan_mnist")
+    e = evaluate_generator(G, "shipped cgan", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+    assert e.quality.parameters == sum(p.numel() for p in G.parameters()) and e.quality.sample_seconds > 0
+    assert e.quality.ratio > 1.0 and e.memorisation["near_copy_share"] < 0.05
+    figures = Figures("03_dcgan", folder=tmp_path)
+    e.record(figures)
+    assert read_quality(tmp_path)[0][1] == e.quality
+    assert figures.values["shipped cgan_precision"] == round(e.precision, 4)
+
+
+def test_evaluation_table_refuses_rows_at_different_n(judge, mnist_train, mnist_test):
+    a = evaluate_samples(mnist_test.images[:200], "a", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+    b = evaluate_samples(mnist_test.images[:250], "b", family="gan", train=mnist_train, test=mnist_test, n=250, judge=judge)
+    with pytest.raises(ValueError, match=r"different n cannot share a floor row: got n = \[200, 250\]"):
+        evaluation_table(a, b)
