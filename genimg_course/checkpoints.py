@@ -184,9 +184,9 @@ def load_task_state(task: Any, state: dict[str, Any], path: str | os.PathLike) -
             o.load_state_dict(state["optimizers"][k])
         for k, sc in getattr(task, "schedulers", {}).items():
             sc.load_state_dict(state["schedulers"][k])
-    except (KeyError, RuntimeError, ValueError) as e:
+    except (KeyError, RuntimeError, ValueError, TypeError, IndexError, AssertionError) as e:
         raise CheckpointError(
-            f"checkpoint {path} does not fit this task (modules {sorted(task.modules)}): {str(e).splitlines()[0]}. "
+            f"checkpoint {path} does not fit this task (modules {sorted(task.modules)}): {(str(e).splitlines() or [type(e).__name__])[0]}. "
             "It was written by a different model or settings: pass another checkpoint path or delete it."
         ) from None
     for k, o in task.optimizers.items():
@@ -210,10 +210,21 @@ class TrainingCheckpoint:
         if not self.path.exists():
             return None
         state = load_checkpoint(self.path, map_location=device)
+        missing = [k for k in ("modules", "optimizers", "step", "rng", "history") if k not in state]
+        if missing:
+            raise CheckpointError(f"checkpoint {self.path} lacks {missing}: it was not written by fit() (or was edited). "
+                                  "Pass another checkpoint path, resume=False, or delete it")
         load_task_state(self.task, state, self.path)
-        ranks_rng = state.get("rng_ranks") or []
-        set_rng_state(ranks_rng[distributed.rank()] if len(ranks_rng) == distributed.world_size() else state["rng"])
-        return int(state["step"]), state["history"]
+        try:
+            history, step = state["history"], int(state["step"])
+            if not {"steps", "values", "seconds", "images"} <= set(history) or step < 0:
+                raise ValueError("its history or step is not what fit() writes")
+            ranks_rng = state.get("rng_ranks") or []
+            set_rng_state(ranks_rng[distributed.rank()] if len(ranks_rng) == distributed.world_size() else state["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as e:
+            raise CheckpointError(f"checkpoint {self.path} is damaged ({type(e).__name__}: {e}): pass another checkpoint "
+                                  "path, resume=False, or delete it") from None
+        return step, history
 
     def save(self, step: int, history: dict[str, Any], together: bool = True) -> None:
         """Write the state at ``step``. ``together=False`` (an interrupted rank, which cannot wait for

@@ -26,7 +26,7 @@ class TrainingDiverged(RuntimeError):
 @dataclass
 class History:
     """What a run logged: ``values[name][i]`` is the mean of ``name`` over the steps up to
-    ``steps[i]``. ``stopped_by`` is ``"steps"``, ``"time"`` or ``"interrupted"``."""
+    ``steps[i]``. ``stopped_by`` is ``"steps"``, ``"time"``, ``"interrupted"`` or ``"data"`` (the batches ran out)."""
 
     steps: list[int] = field(default_factory=list)
     values: dict[str, list[float]] = field(default_factory=dict)

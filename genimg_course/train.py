@@ -25,6 +25,7 @@ import math
 import os
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
@@ -219,13 +220,58 @@ def _steps(batches: Any, steps: int | None, epochs: float | None) -> int:
     return steps
 
 
-def _check(task: Any, log_every: Any, max_seconds: float | None) -> None:
-    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
-        raise ValueError(f"log_every must be a positive integer, got {log_every!r}")
-    if max_seconds is not None and not max_seconds > 0:
-        raise ValueError(f"max_seconds must be positive (or None for no time limit), got {max_seconds}")
-    if not getattr(task, "modules", None) or not hasattr(task, "step"):
-        raise TypeError(f"fit expects a Task with .modules, .optimizers and .step(batch, ctx), got {type(task).__name__}")
+def _check(task: Any, log_every: Any, max_seconds: Any, checkpoint: Any, checkpoint_every: Any, seed: Any,
+           callbacks: Any) -> None:
+    """Every argument of :func:`fit` checked before any work is done, naming what came."""
+    if not isinstance(getattr(task, "modules", None), dict) or not task.modules or not callable(getattr(task, "step", None)):
+        raise TypeError(f"fit expects a Task with .modules (a non-empty dict of networks), .optimizers and "
+                        f".step(batch, ctx), got {type(task).__name__}")
+    bad = [k for k, m in task.modules.items() if not isinstance(m, nn.Module)]
+    if bad or not isinstance(getattr(task, "optimizers", None), dict):
+        raise TypeError(f"a Task's modules must be nn.Modules and its optimizers a dict; modules {bad} are not "
+                        f"(optimizers: {type(getattr(task, 'optimizers', None)).__name__})")
+    for name, v in (("log_every", log_every), ("checkpoint_every", checkpoint_every)):
+        if (v is not None or name == "log_every") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be a positive integer{' (or None)' if name != 'log_every' else ''}, got {v!r}")
+    if max_seconds is not None and (isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float))
+                                    or not max_seconds > 0):
+        raise ValueError(f"max_seconds must be positive (or None for no time limit), got {max_seconds!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int (or None to leave the random state alone), got {seed!r}")
+    if not all(callable(cb) for cb in callbacks):
+        raise TypeError(f"callbacks must be callables taking the History, got {[type(cb).__name__ for cb in callbacks]}")
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if path.is_dir():
+            raise ValueError(f"checkpoint must be a file path such as runs/gan.pt, got the folder {path}")
+        folder = next((p for p in [path.parent, *path.parent.parents] if p.exists()), None)
+        if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ValueError(f"checkpoint {path} cannot be written: {folder} is not a writable folder. "
+                             "Choose a path in a folder you can write to")
+
+
+class _Epochs:
+    """An iterable that is not an iterator (a DataLoader, a list of batches) as endless batches:
+    one pass after another. Exact resume is not promised for these (a DataLoader's shuffling is its own)."""
+
+    def __init__(self, iterable: Any) -> None:
+        self.iterable, self._it = iterable, iter(iterable)
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._it)
+        except StopIteration:  # the end of one pass: start the next (an empty iterable stops fit)
+            self._it = iter(self.iterable)
+            return next(self._it)
+
+
+def _as_batches(batches: Any) -> Any:
+    if hasattr(batches, "__next__"):
+        return batches
+    if hasattr(batches, "__iter__") and not isinstance(batches, (torch.Tensor, str, bytes, dict)):
+        return _Epochs(batches)
+    raise TypeError(f"fit draws batches with next(): pass an iterator such as ResidentBatches(...) (or an iterable such "
+                    f"as a DataLoader), got {type(batches).__name__}")
 
 
 def _context(task: Task, batches: Any, amp_dtype: Any, channels_last: bool | None) -> StepContext:
@@ -272,7 +318,8 @@ def fit(task: Task, batches: Batches, *, steps: int | None = None, epochs: float
     ``max_seconds`` is checked at log steps so that every rank stops after the same step.
     """
     steps = _steps(batches, steps, epochs)
-    _check(task, log_every, max_seconds)
+    _check(task, log_every, max_seconds, checkpoint, checkpoint_every, seed, callbacks)
+    batches = _as_batches(batches)
     ctx = _context(task, batches, amp_dtype, channels_last)
     ddp, rank, world = distributed.is_distributed(), distributed.rank(), distributed.world_size()
     progress = progress and rank == 0
@@ -286,7 +333,10 @@ def fit(task: Task, batches: Batches, *, steps: int | None = None, epochs: float
         seed_everything(seed + rank)  # each rank its own noise (codes, dropout); DDP copies rank 0's weights
     if hasattr(batches, "step"):
         batches.step = start
-    if start >= steps:
+    if start > steps:
+        raise ValueError(f"the checkpoint {ckpt.path} is at step {start}, past steps={steps}: continuing cannot give a "
+                         f"{steps}-step model. Pass steps >= {start}, resume=False to start again, or another checkpoint")
+    if start == steps:
         history.stopped_by = "steps"
         return history
 
@@ -297,7 +347,10 @@ def fit(task: Task, batches: Batches, *, steps: int | None = None, epochs: float
     with distributed.wrapped(task.modules, sync_batchnorm):
         try:
             while step < steps:
-                batch = next(batches)
+                batch = next(batches, None)
+                if batch is None:
+                    stopped_by = "data"
+                    break
                 log.add(task.step(batch, ctx), _images(batch) * world)
                 step += 1
                 bar.update(1)
@@ -326,6 +379,8 @@ def fit(task: Task, batches: Batches, *, steps: int | None = None, epochs: float
         ckpt.save(step, history.to_state(), together)
     if stopped_by == "time" and progress:
         print(f"[fit] time budget of {max_seconds:g} s reached at step {step} of {steps}")
+    if stopped_by == "data":
+        print(f"[fit] the batches ran out at step {step} of {steps}: pass endless batches (ResidentBatches) or fewer steps")
     return history
 
 

@@ -503,3 +503,79 @@ def test_history_round_trips_through_its_state():
 def test_history_repr_summarises_the_run():
     text = repr(History([5, 10], {"loss": [2.0, 1.0]}, seconds=2.0, images=160, stopped_by="steps"))
     assert "10 steps" in text and "80 img/s" in text and "loss=1" in text and "stopped by steps" in text
+
+
+# ---------------------------------------------------------------- hostile inputs to fit (named before any step)
+
+def test_fit_trains_on_a_dataloader_pass_after_pass(digits256):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(to_float(digits256.images[:32]), digits256.labels[:32]), batch_size=16)
+    task = CountingTask()
+    history = fit(task, loader, steps=5, log_every=5, progress=False)  # 2 batches per pass: 3 passes
+    assert task.calls == 5 and history.stopped_by == "steps"
+    assert fit(CountingTask(), loader, epochs=1.5, log_every=1, progress=False).steps[-1] == 3  # len(loader) = 2
+
+
+def test_batches_that_run_out_stop_the_run_and_say_so(capsys):
+    batches = iter([(torch.zeros(2, 1), torch.zeros(2))] * 3)
+    history = fit(CountingTask(), batches, steps=10, log_every=5, progress=False)
+    assert history.stopped_by == "data" and history.steps == [3]
+    assert "the batches ran out at step 3 of 10" in capsys.readouterr().out
+
+
+def test_fit_refuses_something_that_gives_no_batches():
+    with pytest.raises(TypeError, match="fit draws batches with next\\(\\).* got int"):
+        fit(CountingTask(), 3, steps=2, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(checkpoint_every=0), ValueError, "checkpoint_every must be a positive integer .or None., got 0"),
+    (dict(log_every=True), ValueError, "log_every must be a positive integer, got True"),
+    (dict(max_seconds="10"), ValueError, "max_seconds must be positive .* got '10'"),
+    (dict(seed=1.5), TypeError, "seed must be an int .* got 1.5"),
+    (dict(callbacks=[print, 3]), TypeError, r"callbacks must be callables .* \['builtin_function_or_method', 'int'\]"),
+])
+def test_fit_names_a_bad_argument_before_any_step(kwargs, error, match):
+    task = CountingTask()
+    with pytest.raises(error, match=match):
+        fit(task, dummy_batches(), steps=2, progress=False, **kwargs)
+    assert task.calls == 0
+
+
+def test_a_checkpoint_path_that_cannot_be_written_fails_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    task = CountingTask()
+    with pytest.raises(ValueError, match="cannot be written: .*a_file is not a writable folder"):
+        fit(task, dummy_batches(), steps=2, checkpoint=blocker / "run.pt", progress=False)
+    with pytest.raises(ValueError, match="checkpoint must be a file path .* got the folder"):
+        fit(task, dummy_batches(), steps=2, checkpoint=tmp_path, progress=False)
+    assert task.calls == 0
+
+
+def test_resuming_a_checkpoint_past_the_asked_steps_is_refused(digits256, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    _, task, batches = tiny_run(digits256)
+    fit(task, batches, steps=6, checkpoint=ckpt, progress=False)
+    _, again, batches = tiny_run(digits256)
+    with pytest.raises(ValueError, match="is at step 6, past steps=3: .* Pass steps >= 6, resume=False"):
+        fit(again, batches, steps=3, checkpoint=ckpt, progress=False)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda s: s.pop("history"), r"lacks \['history'\]"),
+    (lambda s: s.update(step="six"), "is damaged .ValueError"),
+    (lambda s: s["history"].pop("values"), "is damaged .ValueError: its history or step"),
+    (lambda s: s["optimizers"].update(model={"state": {}, "param_groups": []}), "does not fit this task"),
+])
+def test_a_hand_edited_checkpoint_is_refused_with_what_to_do(digits256, tmp_path, edit, match):
+    ckpt = tmp_path / "run.pt"
+    _, task, batches = tiny_run(digits256)
+    fit(task, batches, steps=2, checkpoint=ckpt, progress=False)
+    state = load_checkpoint(ckpt)
+    edit(state)
+    checkpoints.save_checkpoint(state, ckpt)
+    _, again, batches = tiny_run(digits256)
+    with pytest.raises(checkpoints.CheckpointError, match=match):
+        fit(again, batches, steps=4, checkpoint=ckpt, progress=False)
