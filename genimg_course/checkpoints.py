@@ -67,6 +67,8 @@ def save_checkpoint(state: dict[str, Any], path: str | os.PathLike) -> Path:
     if not isinstance(state, dict):
         raise TypeError(f"save_checkpoint expects a dict of tensors and plain values, got {type(state).__name__}")
     _check_plain(state, "state")
+    if Path(path).is_dir():
+        raise ValueError(f"save_checkpoint needs a file path such as runs/model.pt, got the folder {path}")
     with atomic_write(path) as f:
         torch.save(state, f)
     return Path(path)
@@ -211,6 +213,8 @@ class TrainingCheckpoint:
             return None
         state = load_checkpoint(self.path, map_location=device)
         missing = [k for k in ("modules", "optimizers", "step", "rng", "history") if k not in state]
+        if not isinstance(state.get("history"), dict) and "history" not in missing:
+            missing.append("history (a dict)")
         if missing:
             raise CheckpointError(f"checkpoint {self.path} lacks {missing}: it was not written by fit() (or was edited). "
                                   "Pass another checkpoint path, resume=False, or delete it")

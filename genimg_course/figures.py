@@ -35,6 +35,8 @@ class Figures:
         folder = folder or os.environ.get("GENIMG_FIGURES_DIR") or (Path.cwd() / "figures")
         self.path = Path(folder) / f"{lesson}.json"
         self.values: dict[str, Any] = {"lesson": lesson, "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+        if profile is not None and not (hasattr(profile, "name") and hasattr(profile, "device")):
+            raise TypeError(f"profile must be a Profile from profiles.resolve(...), got {profile!r}")
         if profile is not None:
             self.values["profile"] = profile.name
             self.values["device"] = str(profile.device)
@@ -45,6 +47,9 @@ class Figures:
 
     def record(self, name: str, value: Any) -> Any:
         """Store one figure (a number, string, bool or a small list/dict of them); returns it."""
+        if not isinstance(name, str) or not name or name in ("lesson", "started", "profile", "device", "quality"):
+            raise ValueError(f"a figure's name must be a non-empty string other than the reserved 'lesson', 'started', "
+                             f"'profile', 'device', 'quality', got {name!r}")
         if isinstance(value, torch.Tensor):
             value = value.item() if value.numel() == 1 else value.tolist()
         try:

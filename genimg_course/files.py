@@ -55,5 +55,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` as UTF-8 to ``path`` through :func:`atomic_write`."""
+    if not isinstance(text, str):
+        raise TypeError(f"write_text writes a str, got {type(text).__name__}")
     with atomic_write(path, "wb") as f:
         f.write(text.encode("utf-8"))

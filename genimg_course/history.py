@@ -49,6 +49,9 @@ class History:
 
     @classmethod
     def from_state(cls, s: dict[str, Any]) -> "History":
+        missing = [k for k in ("steps", "values", "seconds", "images") if not isinstance(s, dict) or k not in s]
+        if missing:
+            raise ValueError(f"a History state needs steps, values, seconds and images; this one lacks {missing}")
         return cls(list(s["steps"]), {k: list(v) for k, v in s["values"].items()}, float(s["seconds"]), int(s["images"]))
 
     def __repr__(self) -> str:

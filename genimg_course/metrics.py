@@ -141,6 +141,8 @@ def judge_features(images: torch.Tensor, judge: JudgeFeatures | None = None, bat
     """The judge's features of ``images`` ``(N, 1, 28, 28)`` (uint8, or float in ``value_range``):
     CPU float64 ``(N, 128)``, computed in batches."""
     x = _as_images(images, name, value_range)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     judge = judge or load_judge()
     return torch.cat([judge(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
@@ -266,6 +268,8 @@ def precision_recall(real_features: torch.Tensor, fake_features: torch.Tensor, k
 def nearest_distances(x: torch.Tensor, bank: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """For each image of ``x`` ``(N, 1, 28, 28)``, the pixel distance (L2 in [-1, 1] units) to its
     nearest image in ``bank`` ``(M, 1, 28, 28)``; uint8 or [-1, 1] float; CPU float ``(N,)``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     x, bank = _unit(_images_of(x, "x")), _unit(_images_of(bank, "bank"))
     if x.shape[1:] != bank.shape[1:] or x.shape[0] == 0 or bank.shape[0] == 0:
         raise ValueError(f"x {tuple(x.shape)} and bank {tuple(bank.shape)} must be non-empty and of the same image shape")
@@ -372,6 +376,9 @@ def evaluate_generator(generator: nn.Module, model: str, *, family: str, train: 
     """The protocol for a model with the course's sampler (:func:`genimg_course.sampling.generate`):
     ``n`` samples with ``seed`` (every class in turn for a conditional model), timed, then
     :func:`evaluate_samples`. ``model`` names it in the record, ``family`` is ``"gan"``, ``"vae"`` …"""
+    if not isinstance(generator, nn.Module):
+        raise TypeError(f"evaluate_generator expects a generative nn.Module (see sampling.generate), got "
+                        f"{type(generator).__name__}")
     params = list(generator.parameters())
     if not params:
         raise ValueError(f"evaluate_generator needs a model with parameters, got {type(generator).__name__}")

@@ -74,6 +74,9 @@ class StepContext:
         network (a GAN generator's loss through D) leaves that network's weights alone. With
         ``grad_norm=True`` returns the total gradient norm of those parameters as a tensor (no
         host sync)."""
+        if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+            raise TypeError(f"StepContext.update expects the loss as a scalar tensor (no .item()), got "
+                            f"{type(loss).__name__ if not isinstance(loss, torch.Tensor) else tuple(loss.shape)}")
         optimizer.zero_grad(set_to_none=True)
         params = _trainable(optimizer)
         inputs = params or None  # nothing trainable: let backward report what it finds
@@ -129,6 +132,8 @@ def adam(params: Any, lr: float, *, betas: tuple[float, float] = (0.9, 0.999), d
     """The course's one Adam builder: ``torch.optim.Adam`` (``AdamW`` with ``decoupled=True``), fused
     into one kernel on CUDA (``fused=True``; on the CPU the plain loop). ``device``: where the
     parameters live (read from them when not given)."""
+    if isinstance(params, nn.Module):
+        raise TypeError("adam() takes the parameters to optimise, not the module: pass model.parameters()")
     params = list(params)
     if not params:
         raise ValueError("adam() got no parameters to optimise")
@@ -146,6 +151,9 @@ def evaluating(*modules: nn.Module | None) -> Iterator[None]:
     """Eval mode (BatchNorm's running statistics, no dropout) for ``modules`` inside the block, each
     put back in the mode it had afterwards, even on an error. ``None`` entries are skipped."""
     mods = [m for m in modules if m is not None]
+    bad = [type(m).__name__ for m in mods if not isinstance(m, nn.Module)]
+    if bad:
+        raise TypeError(f"evaluating() takes nn.Modules (or None), got {bad}")
     was = [m.training for m in mods]
     for m in mods:
         m.eval()
@@ -166,6 +174,10 @@ class ClassifierTask:
             raise TypeError(f"ClassifierTask expects an nn.Module, got {type(model).__name__}")
         if not lr > 0:
             raise ValueError(f"lr must be positive, got {lr}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        if not any(p.requires_grad for p in model.parameters()):
+            raise ValueError(f"ClassifierTask needs a model with trainable parameters; {type(model).__name__} has none")
         dev = torch.device(device) if device is not None else next(model.parameters()).device
         self.modules = {"model": model.to(dev)}
         self.optimizers = {"model": adam(model.parameters(), lr, device=dev, weight_decay=weight_decay, decoupled=True)}
@@ -387,6 +399,13 @@ def fit(task: Task, batches: Batches, *, steps: int | None = None, epochs: float
 @torch.no_grad()
 def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
     """Top-1 accuracy of ``model`` on float images ``(N, C, H, W)`` and labels ``(N,)``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"evaluate_accuracy expects an nn.Module classifier, got {type(model).__name__}")
+    if not isinstance(images, torch.Tensor) or not isinstance(labels, torch.Tensor) or labels.dim() != 1:
+        raise ValueError(f"evaluate_accuracy expects images (N, C, H, W) and labels (N,) as tensors, got "
+                         f"{getattr(images, 'shape', type(images).__name__)} and {getattr(labels, 'shape', type(labels).__name__)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
         raise ValueError(f"images and labels must be non-empty and of equal length, got {images.shape[0]} and {labels.shape[0]}")
     correct = torch.zeros((), device=images.device)
