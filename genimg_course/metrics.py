@@ -21,6 +21,7 @@ the memorisation check is there to catch exactly that.
 from __future__ import annotations
 
 import functools
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -308,9 +309,11 @@ class Evaluation:
     memorisation: dict[str, float]
 
     def record(self, figures: Any) -> "Evaluation":
-        """Write the quality record and the other numbers (``<model>_precision`` …) into a lesson's Figures."""
+        """Write the quality record and the other numbers into a lesson's Figures, under the model's
+        name in lower case with ``_`` between words: ``shipped_cgan_precision``, ``…_recall``,
+        ``…_near_copy_share``, ``…_train_distance_ratio``."""
         figures.record_quality(self.quality)
-        m = self.quality.model
+        m = "_".join(re.findall(r"[a-z0-9]+", self.quality.model.lower()))  # "live G (trained here)" -> live_g_trained_here
         figures.record(f"{m}_precision", round(self.precision, 4))
         figures.record(f"{m}_recall", round(self.recall, 4))
         figures.record(f"{m}_near_copy_share", round(self.memorisation["near_copy_share"], 4))
@@ -340,23 +343,39 @@ def evaluation_table(*evaluations: Evaluation) -> str:
     return "\n".join(rows)
 
 
+_REFERENCE_CACHE: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _reference_features(test_images: torch.Tensor, n: int, split_seed: int, judge: JudgeFeatures,
+                        ref: torch.Tensor, other: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The judge's features of the two reference sets, computed once per test set, n and judge (a
+    lesson measures several models against the same digits)."""
+    key = (test_images.data_ptr(), tuple(test_images.shape), test_images.dtype, int(test_images.sum()), n, split_seed,
+           id(judge))
+    if key not in _REFERENCE_CACHE:
+        if len(_REFERENCE_CACHE) >= 8:
+            _REFERENCE_CACHE.clear()
+        _REFERENCE_CACHE[key] = (judge_features(ref, judge, name="test"), judge_features(other, judge, name="test"))
+    return _REFERENCE_CACHE[key]
+
+
 def evaluate_samples(samples: torch.Tensor, model: str, *, family: str, train: Any, test: Any, n: int,
-                     judge: JudgeFeatures | None = None, seed: int = 0, value_range: tuple[float, float] = (-1.0, 1.0),
-                     train_seconds: float = 0.0, sample_seconds: float = 0.0, parameters: int = 1,
-                     device: str = "cpu") -> Evaluation:
+                     judge: JudgeFeatures | None = None, split_seed: int = 0,
+                     value_range: tuple[float, float] = (-1.0, 1.0), train_seconds: float = 0.0,
+                     sample_seconds: float = 0.0, parameters: int = 1, device: str = "cpu") -> Evaluation:
     """The protocol on ``n`` samples already drawn (``(n, 1, 28, 28)``, float in ``value_range`` or
     uint8): FID and KID against ``n`` held-out ``test`` digits (:func:`reference_split` with
-    ``seed``), the floor from the other ``n`` test digits, precision/recall on the judge's features
+    ``split_seed``: keep the default 0 and every lesson judges against the same digits), the floor from the other ``n`` test digits, precision/recall on the judge's features
     with their real-vs-real row, and :func:`memorisation` against the ``train`` digits."""
     samples = _as_images(samples, "samples", value_range)
     if samples.shape[0] != n:
         raise ValueError(f"evaluate_samples expects exactly n = {n} samples (the n every number is stated at), "
                          f"got {samples.shape[0]}")
     test_images, train_images = _images_of(test, "test"), _images_of(train, "train")
-    ref, other = reference_split(test_images, n, seed)
+    ref, other = reference_split(test_images, n, split_seed)
     judge = judge or load_judge()
     _check_sizes(ref, samples, judge)
-    f_ref, f_other = judge_features(ref, judge, name="test"), judge_features(other, judge, name="test")
+    f_ref, f_other = _reference_features(test_images, n, split_seed, judge, ref, other)
     f_samples = judge_features(samples, judge, name="samples")
     kid_subset = max(2, n // 2)
     fid_value, floor = _frechet(f_ref, f_samples), _frechet(f_ref, f_other)
@@ -372,9 +391,10 @@ def evaluate_samples(samples: torch.Tensor, model: str, *, family: str, train: A
 
 
 def evaluate_generator(generator: nn.Module, model: str, *, family: str, train: Any, test: Any, n: int,
-                       judge: JudgeFeatures | None = None, seed: int = 0, train_seconds: float = 0.0) -> Evaluation:
+                       judge: JudgeFeatures | None = None, seed: int = 0, split_seed: int = 0,
+                       train_seconds: float = 0.0) -> Evaluation:
     """The protocol for a model with the course's sampler (:func:`genimg_course.sampling.generate`):
-    ``n`` samples with ``seed`` (every class in turn for a conditional model), timed, then
+    ``n`` samples drawn with ``seed`` (every class in turn for a conditional model), timed, then
     :func:`evaluate_samples`. ``model`` names it in the record, ``family`` is ``"gan"``, ``"vae"`` …"""
     if not isinstance(generator, nn.Module):
         raise TypeError(f"evaluate_generator expects a generative nn.Module (see sampling.generate), got "
@@ -385,6 +405,6 @@ def evaluate_generator(generator: nn.Module, model: str, *, family: str, train: 
     t0 = time.perf_counter()
     samples = generate(generator, n, y=labels_for(generator, n), seed=seed)
     seconds = time.perf_counter() - t0
-    return evaluate_samples(samples, model, family=family, train=train, test=test, n=n, judge=judge, seed=seed,
-                            train_seconds=train_seconds, sample_seconds=seconds,
+    return evaluate_samples(samples, model, family=family, train=train, test=test, n=n, judge=judge,
+                            split_seed=split_seed, train_seconds=train_seconds, sample_seconds=seconds,
                             parameters=sum(p.numel() for p in params), device=str(params[0].device))

@@ -206,7 +206,7 @@ def test_evaluate_generator_times_and_counts_a_generator_and_records_it(judge, m
     figures = Figures("03_dcgan", folder=tmp_path)
     e.record(figures)
     assert read_quality(tmp_path)[0][1] == e.quality
-    assert figures.values["shipped cgan_precision"] == round(e.precision, 4)
+    assert figures.values["shipped_cgan_precision"] == round(e.precision, 4)
 
 
 def test_evaluation_table_refuses_rows_at_different_n(judge, mnist_train, mnist_test):
