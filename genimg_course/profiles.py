@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device", "autocast_dtype", "apply_gpu_memory_cap"]
+__all__ = ["Profile", "PROFILE_NAMES", "resolve", "default_device", "autocast_dtype", "apply_gpu_memory_cap",
+           "TimeBudget"]
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
 T = TypeVar("T")
@@ -156,3 +157,39 @@ def apply_gpu_memory_cap(device: torch.device, total_bytes: int | None = None) -
     fraction = min(1.0, gib * 2**30 / total_bytes)
     torch.cuda.set_per_process_memory_fraction(fraction, index)
     return fraction
+
+
+class TimeBudget:
+    """A lesson's training time, shared by its runs in proportion to their planned steps, so that a
+    lesson of several runs keeps its promised length on a slower machine.
+
+    ``budget = TimeBudget(240, total_steps=6_300)``; before each run ``fit(..., steps=s,
+    max_seconds=budget.seconds_for(s))``, after it ``budget.spend(history.seconds, s)``. A run gets
+    what is left times its share of the steps left: a run that finishes early leaves its time to the
+    next ones, a slow machine cuts every run by the same factor instead of the last one to nothing."""
+
+    def __init__(self, total_seconds: float, total_steps: int) -> None:
+        if isinstance(total_seconds, bool) or not isinstance(total_seconds, (int, float)) or not total_seconds > 0:
+            raise ValueError(f"total_seconds must be a positive number, got {total_seconds!r}")
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
+        self.total_seconds, self.total_steps = float(total_seconds), total_steps
+        self.spent_seconds, self.spent_steps = 0.0, 0
+
+    def seconds_for(self, steps: int) -> float:
+        """The time budget of a run of ``steps`` planned steps (at least one second)."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"steps must be a positive integer, got {steps!r}")
+        steps_left = max(self.total_steps - self.spent_steps, steps)
+        return max(1.0, (self.total_seconds - self.spent_seconds) * steps / steps_left)
+
+    def spend(self, seconds: float, steps: int) -> None:
+        """Record a finished run: how long it took and how many steps it had planned."""
+        if not seconds >= 0 or isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"spend(seconds >= 0, steps >= 0 planned), got seconds={seconds!r}, steps={steps!r}")
+        self.spent_seconds += float(seconds)
+        self.spent_steps += steps
+
+    def __repr__(self) -> str:
+        return (f"TimeBudget({self.spent_seconds:.0f} of {self.total_seconds:.0f} s spent on {self.spent_steps} of "
+                f"{self.total_steps} planned steps)")

@@ -179,3 +179,26 @@ def test_a_bad_memory_cap_names_what_was_expected(monkeypatch, raw):
     monkeypatch.setenv("GENIMG_GPU_MEM_GIB", raw)
     with pytest.raises(ValueError, match="GENIMG_GPU_MEM_GIB"):
         apply_gpu_memory_cap(torch.device("cuda:0"), total_bytes=2**30)
+
+
+def test_a_time_budget_is_shared_in_proportion_to_planned_steps():
+    budget = profiles.TimeBudget(100, total_steps=1_000)
+    assert budget.seconds_for(200) == pytest.approx(20.0)
+    budget.spend(10.0, 200)  # finished early: its 10 s go to the runs still to come
+    assert budget.seconds_for(400) == pytest.approx(90.0 * 400 / 800)
+    budget.spend(60.0, 400)  # ran over its share (a slow machine): the rest get less
+    assert budget.seconds_for(400) == pytest.approx(30.0)
+
+
+def test_a_spent_time_budget_still_gives_a_run_one_second():
+    budget = profiles.TimeBudget(10, total_steps=100)
+    budget.spend(50.0, 50)
+    assert budget.seconds_for(50) == 1.0
+
+
+@pytest.mark.parametrize("args, match", [((0, 10), "total_seconds must be a positive number, got 0"),
+                                         ((10, 0), "total_steps must be a positive integer, got 0"),
+                                         ((10, 2.5), "total_steps must be a positive integer, got 2.5")])
+def test_a_time_budget_refuses_bad_sizes(args, match):
+    with pytest.raises(ValueError, match=match):
+        profiles.TimeBudget(*args)
