@@ -47,9 +47,9 @@ class Figures:
 
     def record(self, name: str, value: Any) -> Any:
         """Store one figure (a number, string, bool or a small list/dict of them); returns it."""
-        if not isinstance(name, str) or not name or name in ("lesson", "started", "profile", "device", "quality"):
-            raise ValueError(f"a figure's name must be a non-empty string other than the reserved 'lesson', 'started', "
-                             f"'profile', 'device', 'quality', got {name!r}")
+        if not isinstance(name, str) or not name or name in ("lesson", "started", "quality"):
+            raise ValueError(f"a figure's name must be a non-empty string other than the reserved 'lesson', 'started' "
+                             f"and 'quality', got {name!r}")
         if isinstance(value, torch.Tensor):
             value = value.item() if value.numel() == 1 else value.tolist()
         try:

@@ -6,6 +6,8 @@
 * :mod:`.prefetch` — ``genimg prefetch``: download and hash-verify datasets and checkpoints into a
   folder an offline lab can share.
 * :mod:`.runner` — ``genimg run``: execute lessons with papermill under a profile; compute cards.
+* :mod:`.bands` — a lesson's bands (``notebooks/bands/<lesson>.toml``) and the one check of its figures
+  against them, used by ``genimg run`` and tests/test_notebooks.py.
 * :mod:`.student` — ``genimg student``: student versions (solutions stubbed) and instructor versions.
 * :mod:`.site` — ``genimg site``: a static HTML course from executed lessons, widgets offline.
 * :mod:`.lessons` — where the lessons are and how a name such as ``05`` finds one.

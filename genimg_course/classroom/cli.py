@@ -79,12 +79,19 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                     "card OUT/<lesson>.card.json (wall time, peak GPU memory, peak RAM, device), plus "
                     "OUT/compute_cards.md and OUT/compute_cards.json for every card in OUT. Prints a line as each "
                     "lesson finishes; a failing lesson is reported with its cell and error while the others go on. "
-                    "Exit code 0 when every lesson passed, 1 when one failed, 2 on bad input (nothing executed).",
+                    "Each lesson that ran has its figures compared with the [PROFILE] section of its band file "
+                    "(notebooks/bands/<lesson>.toml); its card and the summary name every figure outside its band "
+                    "(lesson, key, value, band), and a lesson with no band file or no [PROFILE] section is reported "
+                    "as 'no bands for PROFILE'. "
+                    "Exit code 0 when every lesson passed and met its bands (or has none), 1 when one failed, "
+                    "2 on bad input (nothing executed), 3 when every lesson ran but a figure is outside its band "
+                    "or a band file is broken.",
     )
     run.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help=_NOTEBOOKS_HELP)
     run.add_argument("--profile", choices=PROFILE_CHOICES, default="auto",
                      help="run sizes: smoke (CI, seconds), cpu (a laptop), gpu (a lab GPU), auto (default: "
-                          "$GENIMG_PROFILE, else gpu with CUDA, else cpu)")
+                          "$GENIMG_PROFILE, else gpu with CUDA, else cpu); the figures are checked against that profile's "
+                          "bands (for auto, the profile it resolved to)")
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="output folder (created if missing; default: notebooks/executed/<profile>)")
     run.add_argument("-j", "--jobs", type=_positive_int, metavar="N",

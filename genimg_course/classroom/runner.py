@@ -17,6 +17,13 @@ only when every cell passed; a failed lesson keeps it as ``<stem>.FAILED.ipynb``
 earlier run of the same lessons are removed before anything starts, so nothing stale looks
 complete. Each lesson's card is ``<out>/<stem>.card.json``; ``compute_cards.json`` and
 ``compute_cards.md`` gather every card in ``<out>``.
+
+After a lesson ran, its figures are compared with the ``[<profile>]`` section of its band file
+(``bands/<stem>.toml`` beside the notebook, see :mod:`.bands`): the card's ``bands`` entry says
+``met``, ``missed`` (each miss with its key, value and band), ``no bands`` (no file, or no section
+for the profile) or ``error`` (a band file that cannot be read). :func:`main` exits 0 when every
+lesson ran and met its bands, 1 when a lesson failed, 2 on bad input, 3 when every lesson ran but a
+figure missed its band (or a band file is broken).
 """
 from __future__ import annotations
 
@@ -36,11 +43,13 @@ from typing import Any, Callable, Sequence
 
 from ..files import write_text
 from ..profiles import PROFILE_NAMES  # names only: profiles imports torch when a profile is resolved
+from .bands import check_lesson
 from .lessons import CHECKOUT, LESSON_GLOB, BadInput, available_lessons, lessons_dir, prepare_out_dir, resolve_notebooks
 
 __all__ = ["BadInput", "PROFILE_CHOICES", "LESSON_GLOB", "DEFAULT_TIMEOUT_S", "lessons_dir", "available_lessons",
            "resolve_notebooks", "prepare_out_dir", "default_out", "resolve_profile", "cpu_cores", "default_jobs",
-           "run_lessons", "collect_cards", "cards_table", "write_summary", "progress_line", "human_duration", "main"]
+           "run_lessons", "collect_cards", "cards_table", "write_summary", "progress_line", "human_duration",
+           "bands_text", "band_problems", "EXIT_OK", "EXIT_FAILED", "EXIT_BAD_INPUT", "EXIT_BANDS", "main"]
 
 PROFILE_CHOICES = (*PROFILE_NAMES, "auto")
 DEFAULT_TIMEOUT_S = 600.0
@@ -48,6 +57,7 @@ WORK = ".work"  # per-lesson scratch folders and logs inside the output folder
 PARTIAL = ".ipynb.partial"
 FAILED = ".FAILED.ipynb"
 CARD = ".card.json"
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BANDS = 0, 1, 2, 3  # genimg run's exit codes (cli.py's --help says them)
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +295,8 @@ def _execute(spec: dict[str, Any]) -> dict[str, Any]:
         "retried": note is not None,
         "note": note,
         "failure": None,
+        # the figures against the [profile] bands: only a lesson that ran to the end is checked
+        "bands": check_lesson(figures, notebook, profile) if error is None else None,
     }
     if error is None:
         nb = nbformat.read(partial, as_version=4)
@@ -333,7 +345,7 @@ def _crashed_card(spec: dict[str, Any], code: int, wall: float, interrupted: boo
             "torch": _torch_version(), "date": datetime.now().astimezone().isoformat(timespec="seconds"),
             "jobs": spec["jobs"], "threads": spec["threads"], "notebook": spec["notebook"],
             "executed": failed.name if failed.exists() else None, "log": str(Path(WORK) / f"{stem}.log"),
-            "retried": False, "note": None,
+            "retried": False, "note": None, "bands": None,
             "failure": {"cell": None, "execution_count": None, "first_line": "", "error": error,
                         "message": _one_line(message, 300)}}
     write_text(out / f"{stem}{CARD}", json.dumps(card, indent=1) + "\n")
@@ -406,6 +418,8 @@ def progress_line(done: int, total: int, card: dict[str, Any]) -> str:
         else:
             peak = f"peak RAM {_gib(card.get('peak_ram_gib'))}"
         line = f"{head} ok in {human_duration(card['wall_s'])}, {peak}"
+        if card.get("bands"):
+            line += f"; {bands_text(card['bands'])}"
     else:
         f = card["failure"] or {}
         where = f" at cell {f['cell']}" if f.get("cell") is not None else ""
@@ -416,6 +430,50 @@ def progress_line(done: int, total: int, card: dict[str, Any]) -> str:
     if card.get("note"):
         line += f" [{card['note']}]"
     return line
+
+
+def bands_text(report: dict[str, Any], limit: int | None = None) -> str:
+    """A card's band report in words: ``figures in their [smoke] bands (23 checked, 3 recorded, not banded)``,
+    ``2 figure(s) outside their [gpu] bands: key = value, outside band [low, high]; …``,
+    ``no bands for cpu (…)`` or ``band file error: …``."""
+    profile, status = report.get("profile"), report.get("status")
+    if status == "met":
+        recorded = len(report.get("recorded") or [])
+        return f"figures in their [{profile}] bands ({report.get('met', 0)} checked" + \
+            (f", {recorded} recorded, not banded)" if recorded else ")")
+    if status == "missed":
+        misses = report.get("misses") or []
+        shown = misses if limit is None else misses[:limit]
+        text = "; ".join(m.get("text") or m.get("key", "?") for m in shown)
+        more = f"; … {len(misses) - len(shown)} more" if len(shown) < len(misses) else ""
+        return f"{len(misses)} figure(s) outside their [{profile}] bands: {text}{more}"
+    if status == "no bands":
+        return f"no bands for {profile}" + (f" ({report['error']})" if report.get("error") else "")
+    return f"band file error: {report.get('error')}"
+
+
+def band_problems(cards: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per band miss or broken band file in ``cards``, naming lesson, key, value and band."""
+    lines = []
+    for c in cards:
+        report = c.get("bands") or {}
+        where = f"{Path(report.get('file') or '').name} [{report.get('profile')}]"
+        if report.get("status") == "missed":
+            lines.extend(f"{c['lesson']}: {m.get('text') or m.get('key')} ({where})" for m in report.get("misses") or [])
+        elif report.get("status") == "error":
+            lines.append(f"{c['lesson']}: band file error: {report.get('error')}")
+    return lines
+
+
+def _bands_cell(card: dict[str, Any]) -> str:
+    report = card.get("bands")
+    if not report:
+        return "–"
+    if report.get("status") == "missed":
+        return f"**{bands_text(report, limit=3)}**"
+    if report.get("status") == "error":
+        return f"**{_one_line(bands_text(report), 160)}**"
+    return bands_text(report)
 
 
 def collect_cards(out: Path) -> list[dict[str, Any]]:
@@ -438,14 +496,14 @@ def _md(text: Any) -> str:
 
 def cards_table(cards: Sequence[dict[str, Any]]) -> str:
     """The compute cards as a Markdown table."""
-    rows = ["| lesson | profile | status | wall time | peak GPU allocated / reserved | peak RAM | device | torch | date |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| lesson | profile | status | bands | wall time | peak GPU allocated / reserved | peak RAM | device | torch | date |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for c in cards:
         gpu = "–" if c.get("peak_gpu_allocated_gib") is None else \
             f"{_gib(c['peak_gpu_allocated_gib'])} / {_gib(c.get('peak_gpu_reserved_gib'))}"
         device = c.get("gpu") or c.get("device") or "–"
         rows.append("| " + " | ".join(_md(x) for x in (
-            c["lesson"], c.get("profile"), _status_cell(c), human_duration(c.get("wall_s") or 0), gpu,
+            c["lesson"], c.get("profile"), _status_cell(c), _bands_cell(c), human_duration(c.get("wall_s") or 0), gpu,
             _gib(c.get("peak_ram_gib")), device, c.get("torch") or "–", (c.get("date") or "")[:16].replace("T", " "),
         )) + " |")
     return "\n".join(rows) + "\n"
@@ -456,7 +514,11 @@ def write_summary(out: Path) -> tuple[Path, Path]:
     out = Path(out)
     cards = collect_cards(out)
     md = (f"# Compute cards\n\nOne row per lesson executed into this folder by `genimg run` "
-          f"(wall time of the whole notebook, its kernel's peaks; jobs x threads on each card).\n\n{cards_table(cards)}")
+          f"(wall time of the whole notebook, its kernel's peaks; jobs x threads on each card; bands: the "
+          f"lesson's figures against its band file's section for the profile).\n\n{cards_table(cards)}")
+    problems = band_problems(cards)
+    if problems:
+        md += "\n## Figures outside their bands\n\n" + "".join(f"- {_md(p)}\n" for p in problems)
     write_text(out / "compute_cards.json", json.dumps(cards, indent=1) + "\n")
     write_text(out / "compute_cards.md", md)
     return out / "compute_cards.json", out / "compute_cards.md"
@@ -489,7 +551,8 @@ def run_lessons(notebooks: Sequence[Path], profile: str, out: Path, jobs: int, t
 
 def main(names: Sequence[str] = (), profile: str = "auto", out: str | os.PathLike | None = None,
          jobs: int | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> int:
-    """``genimg run``: 0 when every lesson passed, 1 when one failed, 2 on bad input (nothing run)."""
+    """``genimg run``: 0 when every lesson ran and met its bands, 1 when one failed, 2 on bad input (nothing
+    run), 3 when every lesson ran but a figure missed its band or a band file is broken, 130 on an interrupt."""
     try:
         notebooks = resolve_notebooks(names)
         profile = resolve_profile(profile)
@@ -500,7 +563,7 @@ def main(names: Sequence[str] = (), profile: str = "auto", out: str | os.PathLik
         out = prepare_out_dir(out if out is not None else default_out(profile))
     except BadInput as e:
         print(f"genimg run: error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     jobs = min(jobs or default_jobs(len(notebooks)), len(notebooks))
     print(f"genimg run: {len(notebooks)} lesson(s) under profile {profile}, {jobs} at a time "
           f"({_threads_per_kernel(jobs)} CPU thread(s) each), per-cell timeout {timeout:g} s, into {out}", flush=True)
@@ -513,9 +576,18 @@ def main(names: Sequence[str] = (), profile: str = "auto", out: str | os.PathLik
         write_summary(out)
         return 130
     json_path, md_path = write_summary(out)
+    cards = sorted(cards, key=lambda c: c["lesson"])
     failed = [c["lesson"] for c in cards if c["status"] != "ok"]
-    print(f"\n{cards_table(sorted(cards, key=lambda c: c['lesson']))}")
+    reports = {c["lesson"]: c.get("bands") or {} for c in cards if c["status"] == "ok"}
+    missed = [s for s, r in reports.items() if r.get("status") in ("missed", "error")]
+    unbanded = [s for s, r in reports.items() if r.get("status") == "no bands"]
+    print(f"\n{cards_table(cards)}")
+    problems = band_problems(cards)
+    if problems:
+        print(f"Figures outside their [{profile}] bands:\n" + "".join(f"  {p}\n" for p in problems))
     print(f"genimg run: {len(cards) - len(failed)}/{len(cards)} lesson(s) ok in {human_duration(time.perf_counter() - t0)}"
-          + (f"; failed: {', '.join(sorted(failed))}" if failed else "")
+          + (f"; failed: {', '.join(failed)}" if failed else "")
+          + (f"; outside their [{profile}] bands: {', '.join(missed)}" if missed else "")
+          + (f"; no bands for {profile}: {', '.join(unbanded)}" if unbanded else "")
           + f". Executed copies, figures and cards in {out} (summary: {md_path.name}, {json_path.name})")
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_BANDS if missed else EXIT_OK

@@ -164,7 +164,9 @@ def test_run_help_documents_its_options_and_exit_codes(tmp_path, home):
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("usage: genimg run [-h] [--profile {smoke,cpu,gpu,auto}] [--out DIR] [-j N]")
     text = " ".join(run.stdout.split())
-    assert "Exit code 0 when every lesson passed, 1 when one failed, 2 on bad input (nothing executed)." in text
+    assert ("Exit code 0 when every lesson passed and met its bands (or has none), 1 when one failed, 2 on bad input "
+            "(nothing executed), 3 when every lesson ran but a figure is outside its band or a band file is broken.") in text
+    assert "'no bands for PROFILE'" in text and "notebooks/bands/<lesson>.toml" in text
     for option in ("NOTEBOOK", "--profile", "--out", "--jobs", "--timeout"):
         assert option in run.stdout
 
@@ -180,8 +182,10 @@ def test_run_executes_a_real_lesson_end_to_end_and_writes_its_compute_card(tmp_p
     run = _genimg("run", "00", "--profile", "smoke", "--out", str(out), cwd=tmp_path, home=home, timeout=300)
     assert run.returncode == 0, f"{run.stdout}\n{run.stderr}"
     assert "[1/1] 00_setup ok in " in run.stdout and "peak RAM" in run.stdout
+    assert "; figures in their [smoke] bands (3 checked)" in run.stdout  # 00's [smoke] bands, checked by genimg run
     card = json.loads((out / "00_setup.card.json").read_text())
     assert (card["lesson"], card["profile"], card["status"], card["device"]) == ("00_setup", "smoke", "ok", "cpu")
+    assert (card["bands"]["status"], card["bands"]["met"], card["bands"]["misses"]) == ("met", 3, [])
     assert 0.05 < card["peak_ram_gib"] < 8 and card["wall_s"] > 0 and card["torch"]
     figures = json.loads((out / "00_setup.json").read_text())
     assert figures["profile"] == "smoke"  # the lesson's own figures, beside its executed copy

@@ -1,7 +1,9 @@
 """``genimg run`` (genimg_course.classroom.runner): executed copies, compute cards, progress, failures and bad input.
 
 Tiny notebooks written into tmp stand in for lessons (a kernel starts in about a second): one that
-records Figures values the way a lesson does, one with a broken cell, one that leaves no Figures.
+records Figures values the way a lesson does, one with a broken cell, one that leaves no Figures; and,
+with band files in tmp/bands/, one whose figures meet their bands, one that misses, one whose band file
+is broken.
 A whole real lesson is run end to end in tests/classroom/test_cli.py (``python -m genimg_course run 00``).
 """
 from __future__ import annotations
@@ -144,7 +146,8 @@ def test_progress_prints_one_numbered_line_per_lesson_as_it_finishes(course):
     lines = [line for line in course["stdout"].splitlines() if line.startswith("[")]
     assert sorted(line[:5] for line in lines) == ["[1/3]", "[2/3]", "[3/3]"]
     ok = next(line for line in lines if "91_ok" in line)
-    assert re.fullmatch(r"\[\d/3\] 91_ok ok in \d+ s, peak GPU 1.0 GiB \(reserved 1.2 GiB\)", ok), ok
+    assert re.fullmatch(r"\[\d/3\] 91_ok ok in \d+ s, peak GPU 1.0 GiB \(reserved 1.2 GiB\); "
+                        r"no bands for smoke \(no band file 91_ok.toml\)", ok), ok
     bad = next(line for line in lines if "92_bad" in line)
     assert "92_bad failed at cell 3 (`# a broken cell`)" in bad
     assert "ValueError: the answer is not 42" in bad and "92_bad.FAILED.ipynb" in bad
@@ -154,6 +157,16 @@ def test_progress_prints_one_numbered_line_per_lesson_as_it_finishes(course):
 def test_the_summary_names_the_failed_lessons(course):
     last = course["stdout"].strip().splitlines()[-1]
     assert "2/3 lesson(s) ok" in last and "failed: 92_bad" in last
+
+
+def test_lessons_without_band_files_are_reported_as_no_bands_not_as_passing(course):
+    assert card(course, "91_ok")["bands"] == {
+        "profile": "smoke", "file": str(ROOT / "notebooks" / "bands" / "91_ok.toml"), "status": "no bands", "met": 0,
+        "recorded": [], "misses": [], "error": "no band file 91_ok.toml"}
+    assert card(course, "92_bad")["bands"] is None  # a lesson that failed is not checked against its bands
+    assert "; no bands for smoke: 91_ok, 93_nofig." in course["stdout"].strip().splitlines()[-1]
+    md = (course["out"] / "compute_cards.md").read_text()
+    assert "| no bands for smoke (no band file 93_nofig.toml) |" in md
 
 
 def test_compute_cards_md_is_a_table_of_every_card_in_the_folder(course):
@@ -344,3 +357,107 @@ def test_course_py_run_all_sets_up_the_venv_then_calls_genimg_run(monkeypatch):
     assert calls[0] == "setup"
     assert calls[1][1:] == ["-m", "genimg_course", "run", "--profile", "smoke", "--out",
                             str(ROOT / "notebooks" / "executed" / "smoke")]
+
+
+# --------------------------------------------------------------------------------------------
+# figures against their bands
+# --------------------------------------------------------------------------------------------
+
+def _record(stem: str, **figures) -> str:
+    return (f"import json, os\nfigures = {{'lesson': {stem!r}, 'profile': PROFILE, **{figures!r}}}\n"
+            f"json.dump(figures, open(os.path.join(os.environ['GENIMG_FIGURES_DIR'], {stem!r} + '.json'), 'w'))")
+
+
+@pytest.fixture(scope="module")
+def banded(tmp_path_factory):
+    """A run under cpu of a lesson that meets its [cpu] bands, one that misses two, one whose band file is
+    broken, and one that meets [smoke] but has no [cpu] section."""
+    folder = tmp_path_factory.mktemp("banded")
+    (folder / "bands").mkdir()
+    for stem in ("97_meets", "98_misses"):
+        write_notebook(folder / f"{stem}.ipynb", _record(stem, accuracy=0.95, steps=120, seeds=4))
+        (folder / "bands" / f"{stem}.toml").write_text(
+            "[smoke]\naccuracy = [0.3, 1.0]\n\n"
+            "[cpu]\naccuracy = [%s, 1.0]\nsteps = [100, 200]\nseeds = \"recorded\"\n%s"
+            % ("0.9" if stem == "97_meets" else "0.97", "" if stem == "97_meets" else "fid = [1, 50]\n"))
+    write_notebook(folder / "99_broken.ipynb", _record("99_broken", accuracy=0.5))
+    (folder / "bands" / "99_broken.toml").write_text("[cpu]\naccuracy = [1.0, 0.5]\n")
+    write_notebook(folder / "96_smoke_only.ipynb", _record("96_smoke_only", accuracy=0.5))
+    (folder / "bands" / "96_smoke_only.toml").write_text("[smoke]\naccuracy = [0.3, 1.0]\n")
+    out = tmp_path_factory.mktemp("banded_out")
+    rc, stdout, stderr = run_main([str(folder / f"{s}.ipynb") for s in ("97_meets", "98_misses", "99_broken", "96_smoke_only")],
+                                  profile="cpu", out=out, jobs=2, timeout=120)
+    return {"rc": rc, "stdout": stdout, "stderr": stderr, "out": out, "folder": folder}
+
+
+def test_a_band_miss_makes_the_exit_code_3_though_every_lesson_ran(banded):
+    assert banded["rc"] == 3, banded["stdout"] + banded["stderr"]
+    assert all(card(banded, s)["status"] == "ok" for s in ("97_meets", "98_misses", "99_broken", "96_smoke_only"))
+
+
+def test_a_lesson_inside_its_bands_says_so_on_its_card(banded):
+    b = card(banded, "97_meets")["bands"]
+    assert (b["profile"], b["status"], b["met"], b["recorded"], b["misses"]) == ("cpu", "met", 2, ["seeds"], [])
+    assert b["file"] == str(banded["folder"] / "bands" / "97_meets.toml")
+
+
+def test_a_miss_is_on_the_card_with_key_value_and_band(banded):
+    b = card(banded, "98_misses")["bands"]
+    assert b["status"] == "missed" and b["met"] == 1
+    assert b["misses"] == [
+        {"key": "accuracy", "reason": "outside", "value": 0.95, "band": [0.97, 1.0],
+         "text": "accuracy = 0.95, outside band [0.97, 1]"},
+        {"key": "fid", "reason": "missing", "value": None, "band": [1, 50], "text": "fid not recorded (band [1, 50])"}]
+
+
+def test_the_summary_names_lesson_key_value_and_band_of_every_miss(banded):
+    out = banded["stdout"]
+    progress = next(line for line in out.splitlines() if line.startswith("[") and "98_misses" in line)
+    assert progress.endswith("; 2 figure(s) outside their [cpu] bands: accuracy = 0.95, outside band [0.97, 1]; "
+                             "fid not recorded (band [1, 50])")
+    assert "Figures outside their [cpu] bands:\n" in out
+    assert "  98_misses: accuracy = 0.95, outside band [0.97, 1] (98_misses.toml [cpu])\n" in out
+    assert "  98_misses: fid not recorded (band [1, 50]) (98_misses.toml [cpu])\n" in out
+    assert "  99_broken: band file error: " in out and "[cpu] accuracy = [1.0, 0.5]: low 1.0 is above high 0.5" in out
+    last = out.strip().splitlines()[-1]
+    assert "4/4 lesson(s) ok" in last and "; outside their [cpu] bands: 98_misses, 99_broken" in last
+    assert "; no bands for cpu: 96_smoke_only" in last
+    assert "figures in their [cpu] bands (2 checked, 1 recorded, not banded)" in next(
+        line for line in out.splitlines() if line.startswith("[") and "97_meets" in line)
+
+
+def test_a_lesson_without_a_section_for_the_profile_is_no_bands(banded):
+    b = card(banded, "96_smoke_only")["bands"]
+    assert (b["status"], b["error"]) == ("no bands", "96_smoke_only.toml has no [cpu] section")
+
+
+def test_compute_cards_md_has_a_bands_column_and_lists_the_misses(banded):
+    md = (banded["out"] / "compute_cards.md").read_text()
+    assert "| lesson | profile | status | bands |" in md
+    row = next(r for r in md.splitlines() if r.startswith("| 98_misses"))
+    assert "| ok | **2 figure(s) outside their [cpu] bands: accuracy = 0.95, outside band [0.97, 1]; fid" in row
+    assert "| ok | figures in their [cpu] bands (2 checked, 1 recorded, not banded) |" in next(
+        r for r in md.splitlines() if r.startswith("| 97_meets"))
+    assert "## Figures outside their bands\n\n- 98_misses: accuracy = 0.95, outside band [0.97, 1] (98_misses.toml [cpu])\n" in md
+    cards = json.loads((banded["out"] / "compute_cards.json").read_text())
+    assert [c["bands"]["status"] for c in cards] == ["no bands", "met", "missed", "error"]
+
+
+def test_the_same_lesson_meets_its_smoke_bands_and_exits_0(banded, tmp_path):
+    rc, stdout, _ = run_main([str(banded["folder"] / "98_misses.ipynb")], profile="smoke", out=tmp_path, jobs=1)
+    assert rc == 0, stdout
+    assert card({"out": tmp_path}, "98_misses")["bands"]["status"] == "met"
+    assert "figures in their [smoke] bands (1 checked)" in stdout
+
+
+def test_exit_code_precedence_failed_then_bands(monkeypatch, tmp_path, fakes):
+    cards = [{"lesson": "a", "profile": "cpu", "status": "failed", "wall_s": 1, "bands": None,
+              "failure": {"cell": 1, "error": "E", "message": "m"}},
+             {"lesson": "b", "profile": "cpu", "status": "ok", "wall_s": 1,
+              "bands": {"profile": "cpu", "file": "b.toml", "status": "missed", "misses": [{"key": "k", "text": "k = 2, outside band [0, 1]"}]}}]
+    monkeypatch.setattr(runner, "run_lessons", lambda *a, **k: cards)
+    rc, stdout, _ = run_main([str(fakes["ok"])], profile="cpu", out=tmp_path)
+    assert rc == runner.EXIT_FAILED == 1
+    monkeypatch.setattr(runner, "run_lessons", lambda *a, **k: cards[1:])
+    rc, stdout, _ = run_main([str(fakes["ok"])], profile="cpu", out=tmp_path)
+    assert rc == runner.EXIT_BANDS == 3 and "  b: k = 2, outside band [0, 1] (b.toml [cpu])" in stdout

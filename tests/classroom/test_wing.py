@@ -38,7 +38,7 @@ def test_the_machinery_never_imports_the_classroom_wing():
 
 def test_the_classroom_modules_load_no_torch():
     code = ("import sys\n"
-            "from genimg_course.classroom import cli, env, lessons, prefetch, runner, site, solutions, student\n"
+            "from genimg_course.classroom import bands, cli, env, lessons, prefetch, runner, site, solutions, student\n"
             "cli.build_parser()\n"
             "print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
