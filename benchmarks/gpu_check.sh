@@ -17,7 +17,8 @@
 # and the sweep; LESSONS="notebooks/05_vae.ipynb" runs only those lessons; PROFILE picks the profile;
 # SWEEP=0 skips only the settings sweep; REUSE_CHECK=1 also trains lesson 03's gpu DCGAN with and without reuse of D's fakes (gan_reuse.py,
 # seed 0, 8,000 steps each: about 3 minutes).
-# Writes OUTDIR/results.tgz (logs, JSON, figures, executed notebooks) and prints a summary.
+# Writes OUTDIR/results.tgz (logs, JSON, figures, executed notebooks, bands.txt: each lesson's figures against
+# its [PROFILE] bands) and prints a summary.
 set -u
 OUTDIR=${1:-${OUT:-/tmp/gpu_check}}
 W="$OUTDIR/work"
@@ -97,6 +98,16 @@ keep = {k: v[k] for k in ("lesson", "elapsed_s", "peak_gpu_allocated_gib", "peak
 print(json.dumps(keep))
 EOF
 done
+stamp "each lesson's figures against its [${PROFILE:-gpu}] bands (genimg_course.classroom.bands)"
+python3 - "$W/executed" "${PROFILE:-gpu}" <<'EOF' | tee "$W/bands.txt"
+import json, sys
+from pathlib import Path
+from genimg_course.classroom.bands import check_lesson
+for f in sorted(Path(sys.argv[1]).glob("*.json")):
+    report = check_lesson(json.loads(f.read_text()), Path("notebooks") / f"{f.stem}.ipynb", sys.argv[2])
+    misses = "; ".join(m["text"] for m in report["misses"])
+    print(f"{f.stem}: {report['status']} ({report['met']} met){': ' + misses if misses else ''}{' ' + report['error'] if report['error'] else ''}")
+EOF
 [ -f "$W/logs/gan_sweep.log" ] && tail -n 12 "$W/logs/gan_sweep.log"
 for stem in $(grep -v "rc=0" "$W/lessons.txt" | cut -d' ' -f1); do
     echo "--- $stem failed:"; tail -n 25 "$W/logs/$stem.log"
