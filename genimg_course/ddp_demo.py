@@ -101,6 +101,8 @@ def run_torchrun(args: list[str], nproc: int, env: dict[str, str] | None = None,
     Returns the completed process (stdout/stderr captured as text)."""
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    if isinstance(args, (str, bytes)) or not all(isinstance(a, (str, os.PathLike)) for a in args):
+        raise TypeError(f"args must be a list of strings (the script and its arguments), got {args!r}")
     launch = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"] if nproc > 1 else []
     with _one_launch_at_a_time() if nproc > 1 else contextlib.nullcontext():
         return subprocess.run([sys.executable, *launch, *args], env=env, cwd=cwd, capture_output=True, text=True,

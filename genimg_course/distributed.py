@@ -74,6 +74,8 @@ def setup(backend: str | None = None) -> DistInfo:
     becomes its device, the backend is ``nccl`` on GPUs and ``gloo`` on the CPU. Outside torchrun
     (no ``WORLD_SIZE``) nothing happens: one process, the default device. Safe to call twice."""
     global _device
+    if backend is not None and backend not in ("nccl", "gloo", "mpi"):
+        raise ValueError(f"backend must be 'nccl' (GPUs), 'gloo' (CPU) or 'mpi', or None to choose; got {backend!r}")
     if "WORLD_SIZE" in os.environ and not dist.is_available():
         raise RuntimeError(f"WORLD_SIZE is set, but this torch build ({torch.__version__}) has no torch.distributed: "
                            "install an official torch wheel, or unset WORLD_SIZE to run one process")
@@ -139,6 +141,8 @@ def wrap(module: nn.Module, sync_batchnorm: bool = True) -> nn.Module:
     itself, and they stay SyncBatchNorm afterwards (same weights and state_dict keys; in eval mode, or
     without a process group, they compute exactly what BatchNorm does). A module without trainable
     parameters is returned as it is (DDP has nothing to synchronise)."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"wrap expects an nn.Module, got {type(module).__name__}")
     if not any(p.requires_grad for p in module.parameters()):
         return module
     device = next(module.parameters()).device
@@ -154,6 +158,8 @@ def wrapped(modules: dict[str, nn.Module], sync_batchnorm: bool = True) -> Itera
     self (:func:`wrap`), so a task's ``step``, which reads its networks from there, trains them
     together with the other ranks; afterwards the dict holds the plain modules again, trained. A
     no-op when not distributed. Nothing else of the task is touched."""
+    if not isinstance(modules, dict) or not all(isinstance(m, nn.Module) for m in modules.values()):
+        raise TypeError(f"wrapped expects a task's modules: a dict of name -> nn.Module, got {type(modules).__name__}")
     if not is_distributed():
         yield modules
         return
@@ -185,6 +191,8 @@ def _comm_device() -> torch.device:
 
 def all_mean(t: torch.Tensor) -> torch.Tensor:
     """The mean of ``t`` over all ranks (every rank gets it); ``t`` itself when not distributed."""
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"all_mean expects a tensor, got {type(t).__name__}")
     if not is_distributed():
         return t
     out = t.detach().to(_comm_device(), copy=True)

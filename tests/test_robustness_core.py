@@ -55,3 +55,18 @@ CASES = [
 def test_a_bad_input_is_named_before_any_work(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_the_ddp_helpers_name_a_bad_input():
+    from genimg_course import ddp_demo, distributed
+
+    with pytest.raises(TypeError, match="wrap expects an nn.Module, got int"):
+        distributed.wrap(3)
+    with pytest.raises(TypeError, match="a dict of name -> nn.Module, got list"):
+        distributed.wrapped([linear()]).__enter__()
+    with pytest.raises(TypeError, match="all_mean expects a tensor, got float"):
+        distributed.all_mean(3.0)
+    with pytest.raises(ValueError, match="backend must be 'nccl' .* got 3"):
+        distributed.setup(backend=3)
+    with pytest.raises(TypeError, match="args must be a list of strings .* got 'script.py'"):
+        ddp_demo.run_torchrun("script.py", 1)
