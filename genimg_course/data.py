@@ -27,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .models._checks import check_bool, check_device, check_int, check_number, check_positive_int, check_value_range, describe
+
 __all__ = [
     "ImageSet",
     "ResidentBatches",
@@ -88,8 +90,11 @@ class ImageSet:
             raise ValueError(f"ImageSet.images must be a (N, C, H, W) uint8 tensor, got {got}")
         if not isinstance(y, torch.Tensor) or y.dim() != 1 or y.shape[0] != x.shape[0]:
             raise ValueError(
-                f"ImageSet.labels must be a ({x.shape[0]},) tensor to match images, got {tuple(getattr(y, 'shape', ()))}"
+                f"ImageSet.labels must be a ({x.shape[0]},) tensor to match images, got "
+                f"{tuple(y.shape) if isinstance(y, torch.Tensor) else describe(y)}"
             )
+        if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
+            raise TypeError(f"ImageSet.labels must be integer class indices (int64), got {y.dtype}")
         self.labels = y.long()
         if not self.sha256:
             self.sha256 = _sha256(x.cpu().numpy(), self.labels.cpu().numpy())
@@ -104,8 +109,9 @@ class ImageSet:
 
     def subset(self, n: int, seed: int = 0) -> "ImageSet":
         """A random subset of ``n`` images (all of them if ``n >= len``), same for the same seed."""
-        if n <= 0:
-            raise ValueError(f"subset size must be positive, got {n}")
+        if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+            raise ValueError(f"subset size n must be a positive integer, got {n!r}")
+        check_int("seed", seed)
         if n >= len(self):
             return self
         g = torch.Generator().manual_seed(seed)
@@ -212,6 +218,7 @@ def load_mnist(split: str = "train", source: str = "auto", fashion: bool = False
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if source not in ("auto", "torchvision", "offline"):
         raise ValueError(f"source must be 'auto', 'torchvision' or 'offline', got {source!r}")
+    check_bool(fashion=fashion, verbose=verbose)
     root = data_dir() / "torchvision"
     result: ImageSet | None = None
     reason = ""
@@ -281,12 +288,15 @@ def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "ch
     ``(len(names), 3, size, size)`` uint8. Labels are the index into ``names``."""
     from skimage import data as skdata
 
+    if isinstance(names, str) or not isinstance(names, (tuple, list)):
+        raise TypeError(f"names must be a list or tuple of photo names from {PHOTO_NAMES}, got {describe(names)}"
+                        + (f": pass ({names!r},)" if isinstance(names, str) else ""))
     if not names:
-        raise ValueError(f"names must list at least one photo from {PHOTO_NAMES}")
+        raise ValueError(f"names must list at least one photo from {PHOTO_NAMES}, got {names!r}")
     bad = [n for n in names if n not in PHOTO_NAMES]
     if bad:
         raise ValueError(f"unknown photo name(s) {bad}: expected names from {PHOTO_NAMES}")
-    if not isinstance(size, int) or size < 8:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}")
     out = []
     for n in names:
@@ -313,11 +323,11 @@ def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "ch
 def to_float(images: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """uint8 ``(…, H, W)`` in 0..255 → float32 in ``value_range`` (``(-1, 1)`` for tanh
     generators, ``(0, 1)`` for Bernoulli decoders)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"to_float expects a uint8 tensor of images (0..255), got {describe(images)}")
     if images.dtype != torch.uint8:
         raise TypeError(f"to_float expects uint8 images (0..255), got {images.dtype}")
-    lo, hi = value_range
-    if not hi > lo:
-        raise ValueError(f"value_range must be (low, high) with high > low, got {value_range}")
+    lo, hi = check_value_range(value_range)
     return images.float().mul_((hi - lo) / 255.0).add_(lo)
 
 
@@ -340,11 +350,19 @@ class ResidentBatches:
             raise TypeError(f"ResidentBatches expects an ImageSet, got {type(data).__name__}")
         if len(data) == 0:
             raise ValueError("ResidentBatches got an empty ImageSet: nothing to draw batches from")
-        if not isinstance(batch_size, int) or not 1 <= batch_size <= len(data):
-            raise ValueError(f"batch_size must be an integer from 1 to {len(data)} (the set's size), got {batch_size!r}")
-        if shift < 0:
-            raise ValueError(f"shift must be >= 0 pixels, got {shift}")
-        self.device = torch.device(device)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(data):
+            raise ValueError(f"ResidentBatches: batch_size must be an integer from 1 to {len(data)} (the set's size), "
+                             f"got {batch_size!r}")
+        value_range = check_value_range(value_range)
+        if isinstance(shift, bool) or not isinstance(shift, int) or shift < 0:
+            raise ValueError(f"ResidentBatches: shift must be a whole number of pixels >= 0, got {shift!r}")
+        if shift >= min(data.shape[1:]):
+            raise ValueError(f"ResidentBatches: shift must be smaller than the image side ({min(data.shape[1:])} pixels; 2 is "
+                             f"typical), got shift={shift}, which moves the {data.shape[1]}x{data.shape[2]} images out of the frame")
+        seed = check_int("seed", seed)
+        if channels_last is not None:
+            check_bool(channels_last=channels_last)
+        self.device = check_device(device)
         self.images = data.images.to(self.device)  # uint8 stays uint8: 4x less memory than float
         self.labels = data.labels.to(self.device)
         self.batch_size, self.value_range, self.seed, self.shift = batch_size, value_range, seed, shift
@@ -364,9 +382,9 @@ class ResidentBatches:
         ``(rank + 1) * b`` (``b = batch_size / world_size``) of the batch one process would draw,
         shifted exactly as there. ``world_size`` ranks together see that batch, image for image.
         Returns ``self``; ``shard(0, 1)`` undoes it."""
-        if not isinstance(world_size, int) or world_size < 1:
+        if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
             raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
-        if not isinstance(rank, int) or not 0 <= rank < world_size:
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < world_size:
             raise ValueError(f"rank must be an integer from 0 to {world_size - 1}, got {rank!r}")
         if self.batch_size % world_size:
             raise ValueError(f"the global batch_size {self.batch_size} must be divisible by the {world_size} ranks "
@@ -424,8 +442,8 @@ class ResidentBatches:
 
 def ring_centres(modes: int = 8, radius: float = 2.0) -> torch.Tensor:
     """``(modes, 2)`` centres evenly spaced on a circle."""
-    if not isinstance(modes, int) or modes < 1:
-        raise ValueError(f"modes must be a positive integer, got {modes!r}")
+    check_positive_int(modes=modes)
+    radius = check_number("radius", radius, low=0.0, low_open=True)
     angle = torch.arange(modes) * (2 * torch.pi / modes)
     return radius * torch.stack([angle.cos(), angle.sin()], 1)
 
@@ -437,16 +455,17 @@ class PointBatches:
 
     def __init__(self, batch_size: int = 256, device: torch.device | str = "cpu", *, modes: int = 8,
                  radius: float = 2.0, std: float = 0.05, seed: int = 0) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if not std > 0:
-            raise ValueError(f"std must be positive, got {std}")
-        self.device = torch.device(device)
+        check_positive_int(batch_size=batch_size)
+        std = check_number("std", std, low=0.0, low_open=True)
+        seed = check_int("seed", seed)
+        self.device = check_device(device)
         self.centres = ring_centres(modes, radius).to(self.device)
         self.batch_size, self.std, self.seed, self.step = batch_size, std, seed, 0
 
     def sample(self, n: int, seed: int) -> torch.Tensor:
         """``n`` points, repeatable for the same ``seed``."""
+        check_positive_int(n=n)
+        seed = check_int("seed", seed)
         g = torch.Generator(device=self.device).manual_seed(seed)
         k = torch.randint(0, self.centres.shape[0], (n,), generator=g, device=self.device)
         return self.centres[k] + self.std * torch.randn(n, 2, generator=g, device=self.device)

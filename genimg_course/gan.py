@@ -39,6 +39,8 @@ from torch import nn
 
 from .checkpoints import load_shipped
 from .history import History
+from .models._checks import (check_bool, check_device, check_int, check_module, check_number, check_positive_int,
+                             check_tensor, describe)
 from .models.dcgan import DCGANGenerator, check_gan_pair
 from .sampling import generate, labels_for
 from .train import StepContext, adam
@@ -56,7 +58,7 @@ def _logits(x: torch.Tensor, name: str) -> torch.Tensor:
         raise TypeError(f"{name} must be a float tensor of discriminator outputs, got "
                         f"{type(x).__name__ if not isinstance(x, torch.Tensor) else x.dtype}")
     if x.numel() == 0:
-        raise ValueError(f"{name} is empty: the batch has no samples")
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): expected at least one score per batch")
     return x.float()
 
 
@@ -105,8 +107,10 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     uniformly per sample when not given. The norm is taken per sample over all of its pixels.
     The graph is kept (``create_graph=True``) so the penalty itself can be minimised.
     """
+    if not callable(critic):
+        raise TypeError(f"gradient_penalty: critic must be a function or module mapping images to scores, got {describe(critic)}")
     if not isinstance(real, torch.Tensor) or not isinstance(fake, torch.Tensor):
-        raise TypeError("real and fake must be tensors")
+        raise TypeError(f"gradient_penalty: real and fake must be tensors, got {describe(real)} and {describe(fake)}")
     for name, t in (("real", real), ("fake", fake)):
         if not t.is_floating_point():
             raise TypeError(f"{name} must be float images (scaled, e.g. with data.to_float), got {t.dtype}")
@@ -117,11 +121,19 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch
     b = real.shape[0]
     if eps is None:
         eps = torch.rand(b, device=real.device)
-    if eps.shape != (b,):
-        raise ValueError(f"eps must have shape ({b},), one number per sample, got {tuple(eps.shape)}")
+    else:  # given by the caller (a check, a test): checked once, outside any training step
+        if not isinstance(eps, torch.Tensor) or not eps.is_floating_point():
+            raise TypeError(f"eps must be a float tensor of shape ({b},) in [0, 1], got {describe(eps)}")
+        if eps.shape != (b,):
+            raise ValueError(f"eps must have shape ({b},), one number per sample, got {tuple(eps.shape)}")
+        if not bool(((eps >= 0) & (eps <= 1)).all()):
+            raise ValueError(f"eps must lie in [0, 1] (x̂ = eps·real + (1 - eps)·fake is between the two), got "
+                             f"values from {float(eps.min()):.3g} to {float(eps.max()):.3g}")
     e = eps.view(b, *([1] * (real.dim() - 1))).to(real.dtype)
     x_hat = (e * real.detach() + (1 - e) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat)
+    if not isinstance(scores, torch.Tensor) or scores.numel() != b:
+        raise ValueError(f"gradient_penalty: the critic must return one score per sample, shape ({b},), got {describe(scores)}")
     (grad,) = torch.autograd.grad(scores.float().sum(), x_hat, create_graph=True)
     norms = grad.flatten(1).norm(2, dim=1)  # (B,): one gradient norm per sample
     return ((norms - 1.0) ** 2).mean()
@@ -153,25 +165,42 @@ class GANTask:
     at the cost of a second forward pass through G. Either way G's backward pass stops at G's own
     weights (``StepContext.update`` computes gradients for the optimiser's parameters only): D's
     weight gradients there would be thrown away, so they are never computed.
+
+    The first batch is checked once (one host sync; later steps never sync): float, finite, images
+    in about [-1, 1] (not 0..255 or [0, 1] data) and, for a conditional G, labels in range.
     """
 
     def __init__(self, G: nn.Module, D: nn.Module, loss: str = "nonsaturating", lr_g: float = 2e-4,
                  lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
                  gp_weight: float = 10.0, latent_dim: int | None = None, reuse_fakes: bool = True) -> None:
+        check_module("G", G, "GANTask")
+        check_module("D", D, "GANTask")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}: expected one of {sorted(LOSSES)}")
-        if not isinstance(n_critic, int) or n_critic < 1:
+        if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
             raise ValueError(f"n_critic must be a positive integer, got {n_critic!r}")
-        if not isinstance(reuse_fakes, bool):
-            raise TypeError(f"reuse_fakes must be True or False, got {reuse_fakes!r}")
-        if not (lr_g > 0 and lr_d > 0):
-            raise ValueError(f"learning rates must be positive, got lr_g={lr_g}, lr_d={lr_d}")
+        check_bool(reuse_fakes=reuse_fakes)
+        for name, lr in (("lr_g", lr_g), ("lr_d", lr_d)):
+            if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+                raise ValueError(f"learning rates must be positive, got lr_g={lr_g!r}, lr_d={lr_d!r}")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be Adam's pair (beta1, beta2), e.g. (0.5, 0.999), got {describe(betas)}")
+        for i, b in enumerate(betas):
+            check_number(f"betas[{i}]", b, low=0.0, high=1.0, high_open=True)
+        gp_weight = check_number("gp_weight", gp_weight, low=0.0)
+        if latent_dim is not None:
+            check_positive_int(latent_dim=latent_dim)
         self.latent_dim = latent_dim or getattr(G, "latent_dim", None)
         if not self.latent_dim:
             raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
-        if loss == "wgan-gp" and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in D.modules()):
+        g_classes, d_classes = getattr(G, "num_classes", None), getattr(D, "num_classes", None)
+        if g_classes != d_classes and hasattr(D, "num_classes"):
+            raise ValueError(f"the generator has num_classes={g_classes} but the discriminator has num_classes={d_classes}: "
+                             "a conditional GAN needs both conditioned on the same classes")
+        bn = [type(m).__name__ for m in D.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if loss == "wgan-gp" and bn:
             raise ValueError("WGAN-GP penalises each sample's gradient, which BatchNorm in D mixes across the batch: "
-                             "build D with norm='layer' or norm='none'")
+                             f"build D with norm='layer' or norm='none' (got a D with {len(bn)} {bn[0]} layers)")
         self.num_classes = getattr(G, "num_classes", None)
         if hasattr(D, "image_shape"):
             check_gan_pair(G, D, self.latent_dim)  # fails before any step, naming both shapes
@@ -183,14 +212,55 @@ class GANTask:
                            "D": adam(D.parameters(), lr_d, betas=betas, device=device)}
         self.divergence_hint = ("GANs diverge when D overpowers G or the learning rate is too high: try a lower lr, "
                                 "spectral normalisation or the WGAN-GP / hinge losses (lesson 04).")
+        self._checked = False  # the first batch's dtype and range are checked once (one host sync)
 
     def sample_z(self, n: int, device: torch.device | None = None) -> torch.Tensor:
         """``(n, latent_dim)`` standard normal codes."""
-        device = device or next(self.modules["G"].parameters()).device
+        check_positive_int(n=n)
+        device = check_device(device) if device is not None else next(self.modules["G"].parameters()).device
         return torch.randn(n, self.latent_dim, device=device)
 
+    def _check_first_batch(self, x: Any, y: Any) -> None:
+        """The first batch, once: a float tensor of real samples, finite, images in about [-1, 1] (the
+        range of G's tanh), labels for a conditional G. One host sync, then never again."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"GANTask: a batch must be x or (x, y) with x a float tensor of real samples, got {describe(x)}")
+        if not x.is_floating_point():
+            raise TypeError(f"GANTask: real samples must be float, got {x.dtype}"
+                            + (" (uint8 0..255 images): use ResidentBatches(..., value_range=(-1, 1)) or "
+                               "data.to_float(images)" if x.dtype == torch.uint8 else ""))
+        check_tensor("the batch", x, "GANTask")
+        if self.num_classes and y is None:
+            raise ValueError(f"GANTask: G is conditional ({self.num_classes} classes), so batches must be (x, y) with "
+                             "labels y; got x alone")
+        if self.num_classes and (not isinstance(y, torch.Tensor) or y.is_floating_point() or y.dtype == torch.bool
+                                 or tuple(y.shape) != (x.shape[0],)):
+            raise ValueError(f"GANTask: labels y must be integer class indices of shape ({x.shape[0]},), got {describe(y)}")
+        stats = [x.min().float(), x.max().float(), torch.isfinite(x).all().float()]
+        if self.num_classes:  # checked here, once: on a GPU an out-of-range label in a step is a device-side assert
+            stats += [y.min().float().to(x.device), y.max().float().to(x.device)]
+        lo, hi, finite, *label_range = torch.stack(stats).tolist()  # the one host sync
+        if label_range and not (label_range[0] >= 0 and label_range[1] < self.num_classes):
+            raise ValueError(f"GANTask: labels y must be class indices from 0 to {self.num_classes - 1}, got values from "
+                             f"{label_range[0]:g} to {label_range[1]:g} in the first batch")
+        if not finite:
+            raise ValueError(f"GANTask: the first batch of real samples contains NaN or inf (shape {tuple(x.shape)})")
+        if x.dim() == 4 and (lo < -1.05 or hi > 1.05 or lo >= 0):
+            what = ("0..255 pixels" if hi > 2 else "[0, 1] images" if lo >= 0 else "images outside [-1, 1]")
+            raise ValueError(f"GANTask: real images must lie in [-1, 1], the range of G's tanh, but the first batch "
+                             f"holds values from {lo:.3g} to {hi:.3g} ({what}): draw batches with "
+                             "ResidentBatches(..., value_range=(-1, 1)) or scale uint8 images with data.to_float(images)")
+
     def step(self, batch: Any, ctx: StepContext) -> dict[str, torch.Tensor]:
-        x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+        if isinstance(batch, (tuple, list)):
+            x, y = (batch[0] if len(batch) > 0 else None), (batch[1] if len(batch) > 1 else None)
+        else:
+            x, y = batch, None
+        if not self._checked:
+            if not callable(getattr(ctx, "autocast", None)) or not callable(getattr(ctx, "update", None)):
+                raise TypeError(f"GANTask.step needs the loop's StepContext (fit passes it), got {describe(ctx)}")
+            self._check_first_batch(x, y)
+            self._checked = True
         y = y if self.num_classes else None  # labels condition the networks only when G is conditional
         G, D = self.modules["G"], self.modules["D"]
         G.train(), D.train()
@@ -230,20 +300,38 @@ def _local_only(module: nn.Module) -> contextlib.AbstractContextManager:
 def diversity(x: torch.Tensor, max_n: int = 256) -> float:
     """Mean pairwise Euclidean distance within a batch ``(N, …)`` (first ``max_n`` items):
     close to 0 when a generator makes (nearly) the same output for every code."""
-    if not isinstance(x, torch.Tensor) or x.shape[0] < 2:
-        raise ValueError("diversity needs a tensor of at least 2 samples")
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] < 2:
+        raise ValueError(f"diversity needs a tensor of at least 2 samples (N, ...), got {describe(x)}")
+    check_int("max_n", max_n, minimum=2)
     f = x[:max_n].flatten(1).float()
     d = torch.cdist(f, f)
     n = f.shape[0]
-    return float(d.sum() / (n * (n - 1)))
+    value = float(d.sum() / (n * (n - 1)))
+    if not math.isfinite(value):
+        raise ValueError(f"diversity: the samples contain NaN or inf (shape {tuple(x.shape)}): the model that made "
+                         "them has diverged")
+    return value
 
 
 def count_modes(points: torch.Tensor, centres: torch.Tensor, radius: float, min_share: float = 0.01) -> tuple[int, float]:
     """For 2-D toy data: how many of the mixture's ``centres`` ``(K, 2)`` receive at least
     ``min_share`` of the ``points`` ``(N, 2)`` within ``radius``, and the share of points that
     land near any centre (quality)."""
-    if points.dim() != 2 or centres.dim() != 2 or points.shape[1] != centres.shape[1]:
+    for name, t in (("points", points), ("centres", centres)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 2:
+            raise ValueError(f"count_modes: {name} must be a 2-D tensor ({'N' if name == 'points' else 'K'}, D), got {describe(t)}")
+    if points.shape[1] != centres.shape[1]:
         raise ValueError(f"points (N, D) and centres (K, D) must agree in D, got {tuple(points.shape)} and {tuple(centres.shape)}")
+    if points.shape[0] == 0:
+        raise ValueError(f"count_modes got an empty cloud of points {tuple(points.shape)}: no points cover no modes; "
+                         "pass the generator's samples, e.g. generate(G, 2000)")
+    if centres.shape[0] == 0:
+        raise ValueError(f"count_modes got no centres {tuple(centres.shape)}: pass the mixture's centres (K, D), e.g. ring_centres(8)")
+    check_number("radius", radius, low=0.0, low_open=True)
+    check_number("min_share", min_share, low=0.0, high=1.0, low_open=True)
+    if not bool(torch.isfinite(points).all()):
+        raise ValueError(f"count_modes: the points contain NaN or inf ({int((~torch.isfinite(points)).any(1).sum())} of "
+                         f"{points.shape[0]}): the generator has diverged")
     d = torch.cdist(points.float(), centres.float())  # (N, K)
     nearest = d.argmin(1)
     close = d.min(1).values < radius
@@ -269,10 +357,20 @@ class GANDiagnostics:
     def __init__(self, G: nn.Module | None = None, real: torch.Tensor | None = None, latent_dim: int | None = None,
                  window: int = 4, grad_limit: float = 1e3, diversity_floor: float = 0.25, sample_every: int = 2,
                  warmup_logs: int = 2, warmup_steps: int = 200, print_fn: Callable[[str], None] = print) -> None:
-        if window < 2:
-            raise ValueError(f"window must be >= 2 logs, got {window}")
-        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+        if G is not None:
+            check_module("G", G, "GANDiagnostics")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 2:
+            raise ValueError(f"window must be a whole number of logs >= 2, got {window!r}")
+        if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(f"warmup_steps must be a whole number of steps >= 0, got {warmup_steps!r}")
+        check_int("warmup_logs", warmup_logs, minimum=0)
+        check_positive_int(sample_every=sample_every, latent_dim=latent_dim)
+        check_number("grad_limit", grad_limit, low=0.0, low_open=True)
+        check_number("diversity_floor", diversity_floor, low=0.0, high=1.0)
+        if not callable(print_fn):
+            raise TypeError(f"print_fn must be a function such as print, got {describe(print_fn)}")
+        if real is not None and not isinstance(real, torch.Tensor):
+            raise TypeError(f"real must be a tensor of real samples (N, ...), got {describe(real)}")
         self.G, self.latent_dim = G, latent_dim or getattr(G, "latent_dim", None)
         self.window, self.grad_limit, self.diversity_floor, self.sample_every = window, grad_limit, diversity_floor, sample_every
         self.warmup_logs, self.warmup_steps = warmup_logs, warmup_steps  # no collapse alarm before both have passed
@@ -287,6 +385,8 @@ class GANDiagnostics:
             self._print(f"[diagnostics] {message}")
 
     def __call__(self, history: History) -> None:
+        if not isinstance(history, History):
+            raise TypeError(f"GANDiagnostics is a fit callback: it expects the run's History, got {describe(history)}")
         self._calls += 1
         v, w = history.values, self.window
         d, g = v.get("d_loss", []), v.get("g_loss", [])
@@ -326,6 +426,7 @@ def load_pretrained(name: str = "dcgan_mnist", device: torch.device | str = "cpu
     """
     if name not in ("dcgan_mnist", "cgan_mnist"):
         raise ValueError(f"unknown pretrained generator {name!r}: expected 'dcgan_mnist' or 'cgan_mnist'")
+    device = check_device(device)
     state = load_shipped(name)
     G = DCGANGenerator(**state["config"])
     G.load_state_dict(state["G"])

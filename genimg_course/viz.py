@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .history import History
+from .models._checks import check_bool, check_number, check_positive_int, check_value_range, describe
 from .sampling import check_labels, decode, labels_for
 
 __all__ = ["show_images", "plot_history", "plot_feature_maps", "plot_filters", "plot_latent_codes", "decode_grid",
@@ -37,9 +38,25 @@ def _images_for_display(images: Any, value_range: tuple[float, float] | None) ->
     if not torch.isfinite(x).all():
         raise ValueError("the images contain NaN or inf: the model that produced them has diverged")
     if value_range is None:
+        top = float(x.max())
+        if top > 2.0:
+            raise ValueError(f"float images with values up to {top:.4g} look like 0..255 pixels, but a float range is "
+                             "guessed as [-1, 1] or [0, 1]: pass value_range=(0, 255), or show the uint8 images")
         value_range = (-1.0, 1.0) if float(x.min()) < 0 else (0.0, 1.0)
-    lo, hi = value_range
+    lo, hi = check_value_range(value_range)
     return ((x - lo) / (hi - lo)).clamp_(0, 1)
+
+
+def _check_ax(ax: Any) -> None:
+    if ax is not None and not isinstance(ax, plt.Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()) or None, got {describe(ax)}")
+
+
+def _check_keys(keys: Any) -> None:
+    if isinstance(keys, str):
+        raise TypeError(f"keys must be a list of logged names, got the string {keys!r}: pass [{keys!r}]")
+    if keys is not None and not list(keys):
+        raise ValueError("keys is empty: name at least one logged value, or pass None for all of them")
 
 
 def show_images(images: Any, nrow: int = 8, title: str | None = None, value_range: tuple[float, float] | None = None,
@@ -51,6 +68,9 @@ def show_images(images: Any, nrow: int = 8, title: str | None = None, value_rang
     """
     from torchvision.utils import make_grid
 
+    check_positive_int(nrow=nrow)
+    check_number("size", size, low=0.0, low_open=True)
+    _check_ax(ax)
     x = _images_for_display(images, value_range)
     nrow = max(1, min(nrow, x.shape[0]))
     grid = make_grid(x, nrow=nrow, padding=1, pad_value=1.0)  # (3, H', W')
@@ -70,6 +90,10 @@ def plot_history(history: History, keys: Sequence[str] | None = None, ax: plt.Ax
     """Logged values against step, one line per key."""
     if not isinstance(history, History):
         raise TypeError(f"plot_history expects a train.History, got {type(history).__name__}")
+    _check_keys(keys)
+    _check_ax(ax)
+    if not history.steps:
+        raise ValueError("plot_history got an empty History (no logged steps): nothing to plot yet")
     keys = list(keys) if keys is not None else list(history.values)
     missing = [k for k in keys if k not in history.values]
     if missing:
@@ -93,8 +117,9 @@ def plot_feature_maps(maps: torch.Tensor, max_maps: int = 16, title: str | None 
     m = maps.detach().float().cpu()
     if m.dim() == 4 and m.shape[0] == 1:
         m = m[0]
-    if m.dim() != 3:
-        raise ValueError(f"expected feature maps of shape (C, H, W) or (1, C, H, W), got {tuple(maps.shape)}")
+    if m.dim() != 3 or m.shape[0] == 0:
+        raise ValueError(f"expected feature maps of shape (C, H, W) or (1, C, H, W) with C >= 1, got {tuple(maps.shape)}")
+    check_positive_int(max_maps=max_maps, ncol=ncol)
     n = min(max_maps, m.shape[0])
     ncol = min(ncol, n)
     nrow = -(-n // ncol)
@@ -116,7 +141,12 @@ def plot_filters(weight: torch.Tensor, max_filters: int = 32, title: str | None 
     if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
         got = tuple(weight.shape) if isinstance(weight, torch.Tensor) else type(weight).__name__
         raise ValueError(f"expected conv weights of shape (C_out, C_in, k, k), got {got}")
+    if weight.shape[0] == 0 or weight.shape[1] == 0:
+        raise ValueError(f"expected conv weights of shape (C_out, C_in, k, k) with C_out, C_in >= 1, got {tuple(weight.shape)}")
+    check_positive_int(max_filters=max_filters, ncol=ncol)
     w = weight.detach().float().cpu()[:, 0]
+    if not torch.isfinite(w).all():
+        raise ValueError("the filters contain NaN or inf: the network that learned them has diverged")
     n = min(max_filters, w.shape[0])
     ncol = min(ncol, n)
     nrow = -(-n // ncol)
@@ -135,10 +165,19 @@ def plot_filters(weight: torch.Tensor, max_filters: int = 32, title: str | None 
 def plot_latent_codes(codes: torch.Tensor, labels: torch.Tensor | None = None, ax: plt.Axes | None = None,
                       title: str | None = None, max_points: int = 5000) -> plt.Axes:
     """Scatter 2-D codes ``(N, 2)``, coloured by class ``labels (N,)`` (0..9) when given."""
-    codes = torch.as_tensor(codes).detach().float().cpu()
+    try:
+        codes = torch.as_tensor(codes).detach().float().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"plot_latent_codes draws codes: a tensor of shape (N, 2), got {describe(codes)}") from None
     if codes.dim() != 2 or codes.shape[1] != 2:
         raise ValueError(f"plot_latent_codes draws 2-D codes of shape (N, 2), got {tuple(codes.shape)}: "
                          "for more dimensions, plot two of them (codes[:, [i, j]])")
+    if codes.shape[0] == 0:
+        raise ValueError("plot_latent_codes got no codes (shape (0, 2)): nothing to draw")
+    check_positive_int(max_points=max_points)
+    _check_ax(ax)
+    if labels is not None and (not hasattr(labels, "__len__") or len(labels) != codes.shape[0]):
+        raise ValueError(f"labels must give one class per code, ({codes.shape[0]},), got {describe(labels)}")
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.8))
     codes = codes[:max_points]
@@ -162,8 +201,15 @@ def decode_grid(G: torch.nn.Module, n: int = 15, limit: float | None = None, y: 
     prior's quantiles (``Phi^-1`` of 0.05..0.95, as in Kingma & Welling's figure); a number spaces it
     evenly in ``[-limit, limit]``. ``G``: any generative model with ``latent_dim == 2`` (e.g. a 2-D
     ``ConvVAE``); a conditional one draws class ``y`` (default 0). The images lie in [-1, 1]."""
+    if not isinstance(G, torch.nn.Module):
+        raise TypeError(f"decode_grid needs a generative model (an nn.Module with latent_dim == 2), got {describe(G)}")
     if getattr(G, "latent_dim", 2) != 2:
         raise ValueError(f"decode_grid needs a 2-D latent space, got latent_dim={G.latent_dim}")
+    check_positive_int(n=n)
+    if limit is not None:
+        check_number("limit", limit, low=0.0, low_open=True)
+    if y is not None and not getattr(G, "num_classes", None):
+        raise ValueError(f"this model is not conditional (num_classes=None): do not pass a class y, got {y!r}")
     if limit is None:
         axis = torch.distributions.Normal(0.0, 1.0).icdf(torch.linspace(0.05, 0.95, n))
     else:
@@ -178,8 +224,8 @@ class _LiveFigure:
     redraw one display in place instead of appending a new figure each time."""
 
     def __init__(self, every: int) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be >= 1 (a whole number of logs), got {every!r}")
         self.every = every
         self._calls = 0
         self._handle: Any = None
@@ -211,9 +257,13 @@ class LiveLossPlot(_LiveFigure):
 
     def __init__(self, keys: Sequence[str] | None = None, every: int = 1, log_y: bool = False) -> None:
         super().__init__(every)
+        _check_keys(keys)
+        check_bool(log_y=log_y)
         self.keys, self.log_y = keys, log_y
 
     def __call__(self, history: History) -> None:
+        if not isinstance(history, History):
+            raise TypeError(f"LiveLossPlot is a fit callback: it expects the run's History, got {describe(history)}")
         if not self._due():
             return
         fig, ax = plt.subplots(figsize=(6, 2.6))
@@ -242,6 +292,9 @@ class LiveSamples(_LiveFigure):
         if not isinstance(z, torch.Tensor) or z.dim() != 2 or (latent_dim and z.shape[1] != latent_dim):
             got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"z must be fixed latent codes of shape (n, {latent_dim or 'latent_dim'}), got {got}")
+        if z.shape[0] == 0 or not z.is_floating_point():
+            raise ValueError(f"z must be at least one float latent code (n >= 1), got {describe(z)}")
+        check_positive_int(nrow=nrow)
         y = check_labels(G, z.shape[0], y)
         super().__init__(every)
         self.G, self.z, self.y, self.nrow, self.title = G, z, y, nrow, title
@@ -251,6 +304,8 @@ class LiveSamples(_LiveFigure):
         return decode(self.G, self.z, y=self.y)
 
     def __call__(self, history: History) -> None:
+        if not isinstance(history, History):
+            raise TypeError(f"LiveSamples is a fit callback: it expects the run's History, got {describe(history)}")
         if not self._due():
             return
         x = self.sample()

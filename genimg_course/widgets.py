@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .models._checks import check_module, check_number, describe
 from .sampling import decode, interpolate, labels_for
 
 __all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer", "LatentExplorer",
@@ -44,6 +45,8 @@ def as_gray_image(image: Any) -> torch.Tensor:
     """A tensor or array of shape ``(H, W)``, ``(1, H, W)`` or ``(C, H, W)`` (uint8 0..255 or
     float) → float ``(H, W)`` in [0, 1] (colour is averaged to gray)."""
     if isinstance(image, np.ndarray):
+        if image.dtype == object or image.dtype.kind not in "biuf":
+            raise TypeError(f"image must be a uint8 (0..255) or float array, got a NumPy array of dtype {image.dtype}")
         image = torch.from_numpy(np.ascontiguousarray(image))
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"image must be a torch tensor or NumPy array of shape (H, W) or (C, H, W), "
@@ -68,7 +71,7 @@ def as_gray_image(image: Any) -> torch.Tensor:
     if scale_u8:
         return x / 255.0
     if not torch.isfinite(x).all():
-        raise ValueError("image contains NaN or inf")
+        raise ValueError(f"image must hold finite pixel values, got NaN or inf in an image of shape {tuple(x.shape)}")
     lo, hi = float(x.min()), float(x.max())
     if lo < 0 or hi > 1:  # e.g. [-1, 1] or 0..255 stored as float: rescale for display
         x = (x - lo) / (hi - lo) if hi > lo else torch.zeros_like(x)
@@ -84,13 +87,15 @@ def apply_kernel(image: Any, kernel: str | torch.Tensor = "edge x (Sobel)", stri
         if kernel not in KERNELS:
             raise KeyError(f"unknown kernel {kernel!r}; choose one of {list(KERNELS)}")
         w = KERNELS[kernel]
-    elif isinstance(kernel, torch.Tensor) and kernel.dim() == 2:
+    elif isinstance(kernel, torch.Tensor) and kernel.dim() == 2 and kernel.numel() > 0:
         w = kernel.float()
+        if not torch.isfinite(w).all():
+            raise ValueError(f"kernel must hold finite weights, got {kernel.tolist()}")
     else:
-        raise TypeError(f"kernel must be a name from {list(KERNELS)} or a (k, k) tensor, got {kernel!r}")
-    if not isinstance(stride, int) or stride < 1:
+        raise TypeError(f"kernel must be a name from {list(KERNELS)} or a (k, k) tensor, got {describe(kernel)}")
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
         raise ValueError(f"stride must be a positive integer, got {stride!r}")
-    if not isinstance(padding, int) or padding < 0:
+    if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
         raise ValueError(f"padding must be a non-negative integer, got {padding!r}")
     if min(x.shape[0] + 2 * padding, x.shape[1] + 2 * padding) < max(w.shape):
         raise ValueError(f"a {tuple(w.shape)} kernel does not fit a {tuple(x.shape)} image with padding {padding}")
@@ -106,6 +111,10 @@ def conv_explorer(image: Any, kernel: str = "edge x (Sobel)", stride: int = 1, p
     x = as_gray_image(image)
     if kernel not in KERNELS:
         raise KeyError(f"unknown kernel {kernel!r}; choose one of {list(KERNELS)}")
+    for name, v, lo, hi in (("stride", stride, 1, 4), ("padding", padding, 0, 3)):  # the sliders' ranges
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{name} must be an integer from {lo} to {hi} (the slider's range), got {v!r}")
+    apply_kernel(x, kernel, stride, padding)  # fails here, before any widget, if the kernel does not fit
     kernel_w = W.Dropdown(options=list(KERNELS), value=kernel, description="kernel")
     stride_w = W.IntSlider(value=stride, min=1, max=4, description="stride")
     padding_w = W.IntSlider(value=padding, min=0, max=3, description="padding")
@@ -192,8 +201,7 @@ class LatentExplorer(_Explorer):
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         if method not in ("linear", "slerp"):
             raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
-        if not 0 <= t <= 1:
-            raise ValueError(f"t must lie in [0, 1], got {t!r}")
+        check_number("t", t, low=0.0, high=1.0)
         self.G, self.latent_dim, self.num_classes, self.steps = G, latent_dim, num_classes, steps
         self._rng = torch.Generator().manual_seed(seed)
         self.z0, self.z1 = self._draw()
@@ -204,6 +212,9 @@ class LatentExplorer(_Explorer):
                 if not isinstance(z, torch.Tensor) or z.shape != (latent_dim,):
                     got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
                     raise ValueError(f"{name} must be one code of shape ({latent_dim},), got {got}")
+                if not z.is_floating_point() or not bool(torch.isfinite(z).all()):
+                    raise ValueError(f"{name} must be a finite float code of shape ({latent_dim},), got {describe(z)}"
+                                     + ("" if not z.is_floating_point() else " with NaN or inf"))
             self.z0, self.z1 = z0.detach().float().cpu(), z1.detach().float().cpu()
 
         self.slider = W.FloatSlider(value=t, min=0.0, max=1.0, step=0.01, description="t", readout_format=".2f",
@@ -305,6 +316,7 @@ class LatentPlaneExplorer(_Explorer):
                  limit: float = 3.0, z: tuple[float, float] = (0.0, 0.0)) -> None:
         import ipywidgets as W
 
+        check_module("G", G, "latent_plane_explorer")
         if getattr(G, "latent_dim", None) != 2:
             raise ValueError(f"latent_plane_explorer needs a generator with a 2-D latent space (G.latent_dim == 2), "
                              f"got latent_dim={getattr(G, 'latent_dim', None)!r}")
@@ -312,8 +324,17 @@ class LatentPlaneExplorer(_Explorer):
             codes = torch.as_tensor(codes).detach().float().cpu()
             if codes.dim() != 2 or codes.shape[1] != 2:
                 raise ValueError(f"codes must be (N, 2) latent codes of real images, got {tuple(codes.shape)}")
-        if not limit > 0:
-            raise ValueError(f"limit must be positive, got {limit!r}")
+            if codes.shape[0] == 0:
+                raise ValueError("codes is empty (shape (0, 2)): pass the codes of some real images, or None")
+            if labels is not None and (not hasattr(labels, "__len__") or len(labels) != codes.shape[0]):
+                raise ValueError(f"labels must give one class per code, ({codes.shape[0]},), got {describe(labels)}")
+        elif labels is not None:
+            raise ValueError("labels colour the codes of real images: pass codes too, or no labels")
+        check_number("limit", limit, low=0.0, low_open=True)
+        if not isinstance(z, (tuple, list)) or len(z) != 2:
+            raise ValueError(f"z must be a starting point (z[0], z[1]), got {describe(z)}")
+        for i, v in enumerate(z):
+            check_number(f"z[{i}]", v, low=-float(limit), high=float(limit))
         self.G, self.codes, self.labels, self.limit = G, codes, labels, float(limit)
         kw = dict(min=-limit, max=limit, step=0.05, readout_format=".2f", continuous_update=True)
         self.z0_slider = W.FloatSlider(value=z[0], description="z[0]", **kw)
@@ -326,6 +347,8 @@ class LatentPlaneExplorer(_Explorer):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(2,)`` code → ``(H, W)`` image in [0, 1] (CPU); a conditional model draws class 0."""
+        if not isinstance(z, torch.Tensor) or z.shape != (2,):
+            raise ValueError(f"z must be one 2-D code of shape (2,), got {describe(z)}")
         x = decode(self.G, z[None], y=labels_for(self.G, 1, label=0))[0]  # (C, H, W) in [-1, 1]
         return (((x[0] if x.shape[0] == 1 else x.mean(0)) + 1) / 2).clamp(0, 1)
 

@@ -374,7 +374,7 @@ def test_batch_size_equal_to_the_set_is_allowed(digits256):
 
 
 def test_empty_set_is_an_error():
-    empty = ImageSet(torch.zeros(0, 1, 28, 28, dtype=torch.uint8), torch.zeros(0), ["0"], "empty", "test")
+    empty = ImageSet(torch.zeros(0, 1, 28, 28, dtype=torch.uint8), torch.zeros(0, dtype=torch.long), ["0"], "empty", "test")
     with pytest.raises(ValueError, match="empty"):
         ResidentBatches(empty, 1)
 

@@ -114,5 +114,14 @@ def as_int(value: Any, what: str) -> int:
 
 def close(got: float, expected: float, rel: float = 1e-4, abs_: float = 1e-6) -> bool:
     """``True`` when two numbers agree to a relative or absolute tolerance."""
-    return math.isclose(float(got), float(expected), rel_tol=rel, abs_tol=abs_)
+    values = []
+    for name, v in (("got", got), ("expected", expected), ("rel", rel), ("abs_", abs_)):
+        if hasattr(v, "numel") and hasattr(v, "item") and v.numel() == 1:
+            v = v.item()
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"close: {name} must be a number, got {type(v).__name__} {v!r}"[:200])
+        values.append(float(v))
+    if values[2] < 0 or values[3] < 0:
+        raise ValueError(f"close: the tolerances must be >= 0, got rel={rel!r}, abs_={abs_!r}")
+    return math.isclose(values[0], values[1], rel_tol=values[2], abs_tol=values[3])
 

@@ -205,6 +205,8 @@ def mode_clouds() -> dict[str, torch.Tensor]:
 
 
 def _letters(answer: Any) -> set[str]:
+    if isinstance(answer, torch.Tensor):
+        raise Wrong(f"answer with the letters of the collapsed runs, e.g. {{'A'}} or ['B', 'C'], got a tensor {answer!r}"[:300])
     if isinstance(answer, str):
         tokens = re.findall(r"[A-Za-z0-9_]+", answer)
         items: list[Any] = [ch for t in tokens for ch in (t if t.upper().strip("ABC") == "" else [t])]

@@ -29,7 +29,17 @@ __all__ = ["check_transposed_sizes", "check_upsampling_stack", "check_seed_shape
 def transposed_size(n: int, k: int, s: int, p: int, output_padding: int = 0) -> int:
     """The reference: ``(n - 1) s - 2p + k + output_padding`` (Dumoulin & Visin 2016; PyTorch's
     ``ConvTranspose2d`` with dilation 1)."""
-    return (n - 1) * s - 2 * p + k + output_padding
+    for name, v, low in (("n", n, 1), ("k", k, 1), ("s", s, 1), ("p", p, 0), ("output_padding", output_padding, 0)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ValueError(f"transposed_size: {name} must be an integer >= {low}, got {v!r}")
+    if output_padding >= s:
+        raise ValueError(f"transposed_size: output_padding must be smaller than the stride (PyTorch's rule), got "
+                         f"output_padding={output_padding} with s={s}")
+    out = (n - 1) * s - 2 * p + k + output_padding
+    if out < 1:
+        raise ValueError(f"transposed_size: n={n}, k={k}, s={s}, p={p} leave no pixels ({out}): the padding crops "
+                         "more than the layer makes")
+    return out
 
 
 # (n, layers): each layer (k, s, p, output_padding). DCGAN's stacks, and some odd ones on purpose.

@@ -471,7 +471,18 @@ def _beta_results(results: Any) -> dict[float, dict[str, float]]:
             have = sorted(row) if isinstance(row, dict) else type(row).__name__
             raise Wrong(f"results[{beta!r}] should be a dict with keys {list(_RESULT_KEYS)}, got {have}: "
                         "rerun the lesson's β sweep cell")
-        out[float(beta)] = {k: float(row[k]) for k in _RESULT_KEYS}
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta):
+            raise Wrong(f"results should be keyed by the β values measured (numbers), got the key {beta!r}")
+        values = {}
+        for k in _RESULT_KEYS:
+            v = row[k]
+            if hasattr(v, "item") and hasattr(v, "numel") and v.numel() == 1:
+                v = v.item()
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise Wrong(f"results[{beta!r}][{k!r}] should be a finite number of nats (or dimensions), got "
+                            f"{type(v).__name__} {v!r}: rerun the lesson's β sweep cell")
+            values[k] = float(v)
+        out[float(beta)] = values
     return out
 
 

@@ -11,7 +11,8 @@ The conventions every model here follows, so that no caller branches on "which f
 * **Sampling**: a generative model has ``latent_dim`` and ``render(z, y=None)``, which maps codes
   ``(B, latent_dim)`` to images in [-1, 1] (a VAE converts its Bernoulli mean ``sigmoid(logits)``
   there). :func:`genimg_course.sampling.generate` draws the codes and calls it.
-* **Sizes** are checked by one helper (:func:`._checks.check_positive_int`).
+* **Arguments** are checked by the shared helpers in :mod:`._checks` (sizes, numbers, devices, labels, and a
+  forward's input shape, dtype and device — never its values, so no step waits for the GPU).
 """
 from .classifier import CNNClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator, check_gan_pair, dcgan_init

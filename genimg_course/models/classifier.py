@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import check_positive_int
+from ._checks import check_model_input, check_number, check_positive_int
 
 __all__ = ["CNNClassifier"]
 
@@ -22,6 +22,7 @@ class CNNClassifier(nn.Module):
                  dropout: float = 0.25) -> None:
         super().__init__()
         check_positive_int(in_channels=in_channels, num_classes=num_classes, width=width, feature_dim=feature_dim)
+        check_number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.in_channels, self.num_classes, self.feature_dim = in_channels, num_classes, feature_dim
 
         def block(c_in: int, c_out: int) -> nn.Sequential:
@@ -44,16 +45,16 @@ class CNNClassifier(nn.Module):
         self.fc = nn.Linear(feature_dim, num_classes)  # -> (B, num_classes)
 
     def _check(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.in_channels:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"CNNClassifier expects images of shape (B, {self.in_channels}, H, W), got {got}")
-        if not x.is_floating_point():
+        if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] == self.in_channels and not x.is_floating_point():
             raise TypeError(f"CNNClassifier expects float images in [-1, 1], got {x.dtype}: use data.to_float first")
+        check_model_input(self, x, (self.in_channels, "H", "W"), "CNNClassifier", "images")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, H, W)`` → ``(B, feature_dim)`` penultimate features."""
         self._check(x)
         return self.head(self.body(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
+        if y is not None:
+            raise ValueError("CNNClassifier predicts labels, so it takes none: call model(x), got labels y too")
         return self.fc(self.dropout(self.features(x)))

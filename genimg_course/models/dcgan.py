@@ -13,12 +13,11 @@ LayerNorm / spectral norm, down to one *logit* per image ``(B,)``: no sigmoid (t
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
 from ..train import evaluating
-from ._checks import check_positive_int
+from ._checks import check_bool, check_int, check_model_input, check_module, check_positive_int, labels_one_hot, refuse_labels
 
 __all__ = ["DCGANGenerator", "DCGANDiscriminator", "dcgan_init", "check_gan_pair"]
 
@@ -26,7 +25,7 @@ _LAYOUT = {28: (7, 2), 32: (4, 3), 64: (4, 4)}  # image size -> (start size s, n
 
 
 def _layout(image_size: int) -> tuple[int, int]:
-    if image_size not in _LAYOUT:
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size not in _LAYOUT:
         raise ValueError(f"image_size must be one of {sorted(_LAYOUT)}, got {image_size!r}")
     return _LAYOUT[image_size]
 
@@ -53,15 +52,11 @@ class DCGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"DCGANGenerator expects z of shape (B, {self.latent_dim}), got {got}")
+        check_model_input(self, z, (self.latent_dim,), "DCGANGenerator", "codes z")
         if self.num_classes:
-            if y is None:
-                raise ValueError(f"this generator is conditional ({self.num_classes} classes): pass labels y of shape (B,)")
-            z = torch.cat([z, F.one_hot(y.long(), self.num_classes).to(z.dtype)], 1)
-        elif y is not None:
-            raise ValueError("this generator is not conditional (num_classes=None): do not pass labels")
+            z = torch.cat([z, labels_one_hot(y, self.num_classes, z.shape[0], "this generator", z.dtype)], 1)
+        else:
+            refuse_labels(y, "this generator")
         return self.net(z[:, :, None, None])
 
     def render(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -86,8 +81,7 @@ class DCGANDiscriminator(nn.Module):
         check_positive_int(width=width, channels=channels, num_classes=num_classes)
         if norm not in ("batch", "layer", "none"):
             raise ValueError(f"norm must be 'batch', 'layer' or 'none', got {norm!r}")
-        if not isinstance(bias, bool):
-            raise TypeError(f"bias must be True or False, got {bias!r}")
+        check_bool(bias=bias, spectral_norm=spectral_norm)
         s, n = _layout(image_size)
         self.num_classes = num_classes
         self.image_shape = (channels, image_size, image_size)
@@ -105,19 +99,18 @@ class DCGANDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != self.image_shape:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"DCGANDiscriminator expects images of shape (B, {', '.join(map(str, self.image_shape))}), got {got}")
+        check_model_input(self, x, self.image_shape, "DCGANDiscriminator", "images")
         if self.num_classes:
-            if y is None:
-                raise ValueError(f"this discriminator is conditional ({self.num_classes} classes): pass labels y of shape (B,)")
-            planes = F.one_hot(y.long(), self.num_classes).to(x.dtype)[:, :, None, None]
+            planes = labels_one_hot(y, self.num_classes, x.shape[0], "this discriminator", x.dtype)[:, :, None, None]
             x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)
+        else:
+            refuse_labels(y, "this discriminator")
         return self.net(x).flatten()
 
 
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), bias 0."""
+    check_module("module", module, "dcgan_init")
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             w = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
@@ -136,10 +129,15 @@ def check_gan_pair(G: nn.Module, D: nn.Module, latent_dim: int | None = None) ->
     Raises ``ValueError`` naming both shapes when G's images do not fit D, and when D does not
     return one logit per image. Returns the image shape ``(C, H, W)``.
     """
+    check_module("G", G, "check_gan_pair")
+    check_module("D", D, "check_gan_pair")
+    if latent_dim is not None:
+        check_int("latent_dim", latent_dim, minimum=1)
     latent_dim = latent_dim or getattr(G, "latent_dim", None)
     if not latent_dim:
         raise ValueError("pass latent_dim: the generator has no latent_dim attribute")
-    p = next(G.parameters())
+    p = next(G.parameters(), None)
+    p = torch.zeros(()) if p is None else p
     with evaluating(G, D):
         g_classes, d_classes = getattr(G, "num_classes", None), getattr(D, "num_classes", None)
         if g_classes != d_classes:

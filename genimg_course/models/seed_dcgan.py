@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import refuse_labels
+from ._checks import check_model_input, check_positive_int, refuse_labels
 
 __all__ = ["SeedGenerator", "SeedDiscriminator"]
 
@@ -21,6 +21,7 @@ class SeedGenerator(nn.Module):
 
     def __init__(self, latent_dim: int = 100) -> None:
         super().__init__()
+        check_positive_int(latent_dim=latent_dim)
         self.latent_dim, self.num_classes = latent_dim, None
         self.fc = nn.Sequential(nn.Linear(latent_dim, 4 * 4 * 512), nn.LeakyReLU(0.3))  # Keras LeakyReLU default 0.3
         up = []
@@ -30,6 +31,7 @@ class SeedGenerator(nn.Module):
         self.out = nn.Conv2d(64, 3, 3, padding=1)  # Conv2D(3, (3, 3), padding='same'): no tanh
 
     def forward(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        check_model_input(self, z, (self.latent_dim,), "SeedGenerator", "codes z")
         refuse_labels(y, "SeedGenerator")
         x = self.fc(z).view(-1, 512, 4, 4)  # Reshape((4, 4, 512)), channels first here
         return self.out(self.up(x))
@@ -44,6 +46,9 @@ class SeedDiscriminator(nn.Module):
 
     def __init__(self, image_size: int = 64) -> None:
         super().__init__()
+        check_positive_int(image_size=image_size)
+        if image_size % 8:
+            raise ValueError(f"image_size must be a multiple of 8 (three stride-2 convolutions), got {image_size}")
         self.image_shape, self.num_classes = (3, image_size, image_size), None
         self.conv = nn.Sequential(
             nn.Conv2d(3, 64, 3, 2, 1), nn.LeakyReLU(0.3),  # 64 -> 32
@@ -54,5 +59,6 @@ class SeedDiscriminator(nn.Module):
         self.fc = nn.Linear(256 * side * side, 1)  # Flatten() + Dense(1): 16,384 inputs for 64x64 images
 
     def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
+        check_model_input(self, x, self.image_shape, "SeedDiscriminator", "images")
         refuse_labels(y, "SeedDiscriminator")
         return torch.sigmoid(self.fc(self.conv(x).flatten(1)))

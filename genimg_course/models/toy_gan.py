@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _sn
 
-from ._checks import check_positive_int, refuse_labels
+from ._checks import check_bool, check_model_input, check_positive_int, refuse_labels
 
 __all__ = ["MLPGenerator", "MLPDiscriminator"]
 
@@ -26,8 +26,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
-        if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"MLPGenerator expects z of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        check_model_input(self, z, (self.latent_dim,), "MLPGenerator", "codes z")
         refuse_labels(y, "MLPGenerator")
         return self.net(z)
 
@@ -42,6 +41,7 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, in_dim: int = 2, hidden: int = 128, depth: int = 3, spectral_norm: bool = False) -> None:
         super().__init__()
         check_positive_int(in_dim=in_dim, hidden=hidden, depth=depth)
+        check_bool(spectral_norm=spectral_norm)
         self.in_dim, self.num_classes = in_dim, None
         wrap = _sn if spectral_norm else (lambda m: m)
         layers: list[nn.Module] = []
@@ -53,7 +53,6 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
-        if x.dim() != 2 or x.shape[1] != self.in_dim:
-            raise ValueError(f"MLPDiscriminator expects points of shape (B, {self.in_dim}), got {tuple(x.shape)}")
+        check_model_input(self, x, (self.in_dim,), "MLPDiscriminator", "points")
         refuse_labels(y, "MLPDiscriminator")
         return self.net(x).squeeze(1)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import check_positive_int, refuse_labels
+from ._checks import check_model_input, check_positive_int, labels_one_hot, refuse_labels
 
 __all__ = ["ConvEncoder", "ConvDecoder", "ConvAutoencoder", "ConvVAE", "MLPVAE"]
 
@@ -26,19 +26,20 @@ def _mean_image(logits: torch.Tensor) -> torch.Tensor:
     return 2 * torch.sigmoid(logits) - 1
 
 
-def _check_images(x: torch.Tensor, who: str) -> None:
-    if not isinstance(x, torch.Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{who} expects images of shape (B, 1, 28, 28), got {got}")
+def _check_images(module: nn.Module, x: torch.Tensor, who: str) -> None:
+    check_model_input(module, x, (1, 28, 28), who, "images")
 
 
-def _one_hot(y: torch.Tensor | None, num_classes: int | None, who: str, dtype: torch.dtype) -> torch.Tensor | None:
+def _check_codes(module: nn.Module, z: torch.Tensor, latent_dim: int, who: str) -> None:
+    check_model_input(module, z, (latent_dim,), who, "codes z")
+
+
+def _one_hot(y: torch.Tensor | None, num_classes: int | None, who: str, dtype: torch.dtype,
+             batch: int) -> torch.Tensor | None:
     if num_classes is None:
         refuse_labels(y, who)
         return None
-    if y is None:
-        raise ValueError(f"{who} is conditional ({num_classes} classes): pass labels y of shape (B,)")
-    return F.one_hot(y.long(), num_classes).to(dtype)
+    return labels_one_hot(y, num_classes, batch, who, dtype)
 
 
 class ConvEncoder(nn.Module):
@@ -58,8 +59,9 @@ class ConvEncoder(nn.Module):
                                 nn.Linear(hidden, out_dim))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        _check_images(self, x, "the encoder")
         h = self.conv(x)
-        c = _one_hot(y, self.num_classes, "this encoder", h.dtype)
+        c = _one_hot(y, self.num_classes, "this encoder", h.dtype, x.shape[0])
         return self.fc(h if c is None else torch.cat([h, c], 1))
 
 
@@ -78,10 +80,8 @@ class ConvDecoder(nn.Module):
         )
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != self.latent_dim:
-            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(f"the decoder expects codes z of shape (B, {self.latent_dim}), got {got}")
-        c = _one_hot(y, self.num_classes, "this decoder", z.dtype)
+        _check_codes(self, z, self.latent_dim, "the decoder")
+        c = _one_hot(y, self.num_classes, "this decoder", z.dtype, z.shape[0])
         h = self.fc(z if c is None else torch.cat([z, c], 1))
         return self.deconv(h.view(-1, 2 * self.width, 7, 7))
 
@@ -92,12 +92,13 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, latent_dim: int = 2, width: int = 32, hidden: int = 256) -> None:
         super().__init__()
+        check_positive_int(latent_dim=latent_dim, width=width, hidden=hidden)
         self.latent_dim, self.num_classes = latent_dim, None
         self.encoder = ConvEncoder(latent_dim, width, hidden)
         self.decoder = ConvDecoder(latent_dim, width, hidden)
 
     def encode(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
-        _check_images(x, "ConvAutoencoder")
+        _check_images(self, x, "ConvAutoencoder")
         return self.encoder(x, y)
 
     def decode(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
@@ -122,14 +123,14 @@ class ConvVAE(nn.Module):
 
     def __init__(self, latent_dim: int = 16, width: int = 32, hidden: int = 256, num_classes: int | None = None) -> None:
         super().__init__()
-        check_positive_int(latent_dim=latent_dim)
+        check_positive_int(latent_dim=latent_dim, width=width, hidden=hidden, num_classes=num_classes)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.encoder = ConvEncoder(2 * latent_dim, width, hidden, num_classes)
         self.decoder = ConvDecoder(latent_dim, width, hidden, num_classes)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mu, logvar)``, each ``(B, latent_dim)``."""
-        _check_images(x, "ConvVAE")
+        _check_images(self, x, "ConvVAE")
         mu, logvar = self.encoder(x, y).chunk(2, dim=1)
         return mu, logvar
 
@@ -161,12 +162,13 @@ class MLPVAE(nn.Module):
         self.fc3, self.fc4 = nn.Linear(latent_dim, hidden), nn.Linear(hidden, 784)
 
     def encode(self, x: torch.Tensor, y: None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        _check_images(x, "MLPVAE")
+        _check_images(self, x, "MLPVAE")
         refuse_labels(y, "MLPVAE")
         mu, logvar = self.fc2(F.relu(self.fc1(x.flatten(1)))).chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
+        _check_codes(self, z, self.latent_dim, "MLPVAE")
         refuse_labels(y, "MLPVAE")
         return self.fc4(F.relu(self.fc3(z))).view(-1, 1, 28, 28)
 
