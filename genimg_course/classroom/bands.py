@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .lessons import BadType, as_mapping, as_path, got
+
 __all__ = ["SECTIONS", "RECORDED", "BandFileError", "Bands", "Miss", "Result", "band_file", "load_band_file",
            "load_bands", "check", "check_lesson"]
 
@@ -93,10 +95,10 @@ def _num(x: Any) -> str:
 def band_file(notebook: str | Path, folder: str | Path | None = None) -> Path:
     """The band file of a lesson notebook (a path or a stem): ``<folder>/<stem>.toml``; by default the
     ``bands/`` folder beside the notebook, or the checkout's ``notebooks/bands/`` when that has none."""
-    path = Path(notebook)
+    path = as_path(notebook, "band_file: the notebook")
     stem = path.stem if path.suffix == ".ipynb" else path.name
     if folder is not None:
-        return Path(folder) / f"{stem}.toml"
+        return as_path(folder, "band_file: the band folder") / f"{stem}.toml"
     beside = path.parent / "bands" / f"{stem}.toml"
     if path.suffix == ".ipynb" and beside.exists():
         return beside
@@ -136,7 +138,7 @@ def _parse_section(path: Path, profile: str, table: Any) -> Bands:
 
 def load_band_file(path: str | Path) -> dict[str, Bands]:
     """Every section of a band file, checked: profile -> :class:`Bands`. Raises :class:`BandFileError`."""
-    path = Path(path)
+    path = as_path(path, "the band file")
     try:
         data = tomllib.loads(path.read_text())
     except OSError as e:
@@ -163,6 +165,9 @@ def check(figures: Mapping[str, Any], bands: Bands) -> Result:
 
     A banded key misses when it is not in ``figures``, is not a number (a bool counts as 0/1, as it
     always has), or lies outside ``[low, high]``; a recorded key misses only when it is not in ``figures``."""
+    as_mapping(figures, "check: figures", "a dict of the lesson's figures (key -> value)")
+    if not isinstance(bands, Bands):
+        raise BadType(f"check: expected the Bands that load_bands() returns, got {got(bands)}")
     result = Result(bands)
     for key, band in bands.bands.items():
         if key not in figures:
@@ -189,7 +194,11 @@ def check_lesson(figures: Mapping[str, Any], notebook: str | Path, profile: str,
 
     ``{"profile", "file", "status", "met", "recorded", "misses", "error"}`` where ``status`` is ``"met"``,
     ``"missed"``, ``"no bands"`` (no band file, or no ``[profile]`` section in it) or ``"error"``
-    (a band file that cannot be read: ``error`` says why). Never raises for a bad band file."""
+    (a band file that cannot be read: ``error`` says why). Never raises for a bad band file; raises
+    ``ValueError``/``TypeError`` for an unknown profile or figures that are not a dict."""
+    as_mapping(figures, "check_lesson: figures", "a dict of the lesson's figures (key -> value)")
+    if profile not in SECTIONS:
+        raise ValueError(f"unknown profile {profile!r}: band files have the sections {', '.join(SECTIONS)}")
     path = band_file(notebook, folder)
     report: dict[str, Any] = {"profile": profile, "file": str(path), "status": "no bands", "met": 0,
                               "recorded": [], "misses": [], "error": None}

@@ -92,7 +92,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="run sizes: smoke (CI, seconds), cpu (a laptop), gpu (a lab GPU), auto (default: "
                           "$GENIMG_PROFILE, else gpu with CUDA, else cpu); the figures are checked against that profile's "
                           "bands (for auto, the profile it resolved to)")
-    run.add_argument("--out", type=Path, metavar="DIR",
+    run.add_argument("--out", type=_path_arg, metavar="DIR",
                      help="output folder (created if missing; default: notebooks/executed/<profile>)")
     run.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
                      help="lessons at a time (default: 1 on a CPU-only machine with fewer than 4 cores, "
@@ -113,7 +113,7 @@ def _add_student(sub: argparse._SubParsersAction) -> None:
                     "solutions kept). Exit code 0 when written, 2 on bad input (nothing written).",
     )
     student.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help=_NOTEBOOKS_HELP)
-    student.add_argument("--out", type=Path, metavar="DIR", help="output folder (created if missing; default: ./handout)")
+    student.add_argument("--out", type=_path_arg, metavar="DIR", help="output folder (created if missing; default: ./handout)")
     student.set_defaults(func=_student)
 
 
@@ -139,8 +139,20 @@ def _doctor(args: argparse.Namespace) -> int:
 _DELEGATED = {"prefetch": ("prefetch", "prefetch_main"), "site": ("site", "site_main")}
 
 
+def _path_arg(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return Path(text)
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    from .lessons import BadType, as_argv
+
+    try:
+        argv = sys.argv[1:] if argv is None else as_argv(argv)
+    except BadType as e:
+        print(f"genimg: error: {e}", file=sys.stderr)
+        return 2
     if argv and argv[0] in _DELEGATED:  # these commands own their argparse, so their --help is complete
         import importlib
 

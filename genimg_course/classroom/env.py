@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .lessons import CHECKOUT
+from .lessons import CHECKOUT, as_flag, as_instances, as_seconds
 
 __all__ = ["Item", "report", "print_report", "ready", "TORCH_PAIR"]
 
@@ -396,6 +396,7 @@ _CHECKS: list[Callable[[], Item | list[Item]]] = [
 
 def report(verbose: bool = True) -> list[Item]:
     """Run every check (a few seconds) and return the items; print the table when ``verbose``."""
+    as_flag(verbose, "report: verbose")
     t0 = time.perf_counter()
     items: list[Item] = []
     for fn in _CHECKS:
@@ -413,6 +414,9 @@ def report(verbose: bool = True) -> list[Item]:
 
 def print_report(items: list[Item], seconds: float | None = None) -> None:
     """Print ``items`` as an aligned table; under each problem, the command that fixes it."""
+    items = as_instances(items, Item, "print_report: items", "Items (as report returns)")
+    if seconds is not None:
+        seconds = as_seconds(seconds, "print_report: seconds", zero=True)
     width = max((len(i.name) for i in items), default=0)
     for i in items:
         print(f"{i.mark} {i.name:<{width}}  {i.detail}")
@@ -430,4 +434,5 @@ def print_report(items: list[Item], seconds: float | None = None) -> None:
 
 def ready(items: list[Item]) -> bool:
     """``True`` when every required item is ok (``!`` notes do not count)."""
+    items = as_instances(items, Item, "ready: items", "Items (as report returns)")
     return all(i.ok for i in items if i.required)

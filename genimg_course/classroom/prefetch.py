@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..files import write_text
+from .lessons import BadInput, BadType, as_argv, as_callable, as_flag, as_instances, as_path
 
 __all__ = ["FileRecord", "Item", "PrefetchError", "prefetch", "ready", "write_manifest", "prefetch_main", "MANIFEST_NAME",
            "TORCHVISION_SETS"]
@@ -314,8 +315,17 @@ def prefetch(folder: str | os.PathLike, *, download: bool = True, require_torchv
     """Fetch and verify everything into ``folder``; one :class:`Item` per dataset or checkpoint.
 
     Raises :class:`PrefetchError` when ``folder`` cannot be written. Never raises for a failed
-    item: it is reported in its :class:`Item` with the reason and the fix."""
-    folder = Path(folder).expanduser()
+    item: it is reported in its :class:`Item` with the reason and the fix. Arguments of the wrong type raise
+    :class:`~genimg_course.classroom.lessons.BadType` before anything is fetched."""
+    try:
+        folder = as_path(folder, "the prefetch folder")
+    except BadType:
+        raise
+    except BadInput as e:
+        raise PrefetchError(f"{e}: choose one with --dir (or GENIMG_DATA_DIR)") from None
+    as_flag(download, "prefetch: download")
+    as_flag(require_torchvision, "prefetch: require_torchvision")
+    as_callable(log, "prefetch: log")
     _ensure_writable(folder)
     items = [_torchvision_item(label, cls_name, folder, download, require_torchvision, log)
              for label, cls_name in TORCHVISION_SETS.items()]
@@ -325,8 +335,13 @@ def prefetch(folder: str | os.PathLike, *, download: bool = True, require_torchv
 
 
 def write_manifest(folder: str | os.PathLike, items: list[Item]) -> Path:
-    """Write ``<folder>/manifest.json``: every verified file (name, path, bytes, sha256) and each item's status."""
-    folder = Path(folder).expanduser()
+    """Write ``<folder>/manifest.json``: every verified file (name, path, bytes, sha256) and each item's status.
+    ``folder`` must exist (:func:`prefetch` made it); raises :class:`PrefetchError` if not."""
+    folder = as_path(folder, "write_manifest: folder")
+    items = as_instances(items, Item, "write_manifest: items", "Items (as prefetch returns)")
+    if not folder.is_dir():
+        raise PrefetchError(f"write_manifest: expected the prefetch folder, got {folder}, which "
+                            f"{'is a file' if folder.exists() else 'does not exist'}")
     doc = {
         "tool": "genimg prefetch",
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -343,6 +358,7 @@ def write_manifest(folder: str | os.PathLike, items: list[Item]) -> Path:
 
 def ready(items: list[Item]) -> bool:
     """Whether every required item is present and verified."""
+    items = as_instances(items, Item, "ready: items", "Items (as prefetch returns)")
     return all(i.good for i in items if i.required)
 
 
@@ -389,10 +405,18 @@ def build_parser(prog: str = "genimg prefetch") -> argparse.ArgumentParser:
 
 def prefetch_main(argv: list[str] | None = None) -> int:
     """``genimg prefetch``: returns the exit code (0 ready, 1 not ready, 2 bad input)."""
+    try:
+        argv = as_argv(argv)
+    except BadType as e:
+        print(f"genimg prefetch: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     log: Callable[[str], None] = (lambda s: None) if args.quiet else print
+    if args.dir is not None and not args.dir.strip():
+        print("genimg prefetch: error: --dir: expected a folder, got an empty string", file=sys.stderr)
+        return 2
     try:
-        if args.dir:
+        if args.dir is not None:
             folder = Path(args.dir).expanduser()
         else:
             from ..data import data_dir

@@ -39,12 +39,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..files import write_text
 from ..profiles import PROFILE_NAMES  # names only: profiles imports torch when a profile is resolved
 from .bands import check_lesson
-from .lessons import CHECKOUT, LESSON_GLOB, BadInput, available_lessons, lessons_dir, prepare_out_dir, resolve_notebooks
+from .lessons import (CHECKOUT, LESSON_GLOB, BadInput, BadType, as_callable, as_count, as_instances, as_list, as_mapping,
+                      as_path, as_seconds, available_lessons, check_notebooks, check_out_dir, got, lessons_dir,
+                      prepare_out_dir, resolve_notebooks)
 
 __all__ = ["BadInput", "PROFILE_CHOICES", "LESSON_GLOB", "DEFAULT_TIMEOUT_S", "lessons_dir", "available_lessons",
            "resolve_notebooks", "prepare_out_dir", "default_out", "resolve_profile", "cpu_cores", "default_jobs",
@@ -66,6 +68,9 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BANDS = 0, 1, 2, 3  # genimg run's ex
 
 def default_out(profile: str) -> Path:
     """``notebooks/executed/<profile>`` in a checkout, else ``./executed/<profile>``."""
+    if profile not in PROFILE_NAMES:
+        raise BadInput(f"default_out: expected a resolved profile, one of {', '.join(PROFILE_NAMES)}, got {profile!r} "
+                       "(resolve_profile turns auto into one)")
     base = lessons_dir() if lessons_dir().is_dir() else Path.cwd()
     return base / "executed" / profile
 
@@ -103,7 +108,10 @@ def _has_gpu() -> bool:
 
 def default_jobs(lessons: int, cores: int | None = None, gpu: bool | None = None) -> int:
     """1 on a CPU-only machine with fewer than 4 cores, else ``min(4, lessons)``."""
-    cores = cpu_cores() if cores is None else cores
+    as_count(lessons, "default_jobs: lessons")
+    cores = cpu_cores() if cores is None else as_count(cores, "default_jobs: cores")
+    if gpu is not None and not isinstance(gpu, bool):
+        raise BadType(f"default_jobs: gpu: expected True, False or None (ask torch), got {got(gpu)}")
     gpu = _has_gpu() if gpu is None else gpu
     if not gpu and cores < 4:
         return 1
@@ -124,7 +132,7 @@ def _threads_per_kernel(jobs: int) -> int:
 
 def human_duration(seconds: float) -> str:
     """``8 s``, ``2 min 10 s``, ``1 h 5 min``."""
-    s = int(round(seconds))
+    s = int(round(as_seconds(seconds, "human_duration", zero=True)))
     if s < 60:
         return f"{s} s"
     m, s = divmod(s, 60)
@@ -409,6 +417,11 @@ class _Workers:
 
 def progress_line(done: int, total: int, card: dict[str, Any]) -> str:
     """``[3/6] 03_dcgan ok in 2 min 10 s, peak GPU 1.0 GiB`` or ``… failed at cell 12: ValueError: …``."""
+    total = as_count(total, "progress_line: total")
+    done = as_count(done, "progress_line: done")
+    if done > total:
+        raise BadInput(f"progress_line: expected done between 1 and total ({total}), got {done}")
+    _check_card(card, "progress_line: card")
     head = f"[{done}/{total}] {card['lesson']}"
     if card["status"] == "ok":
         if card.get("peak_gpu_allocated_gib") is not None:
@@ -432,10 +445,21 @@ def progress_line(done: int, total: int, card: dict[str, Any]) -> str:
     return line
 
 
+def _check_card(card: Any, what: str) -> None:
+    as_mapping(card, what, "a compute card (a dict with 'lesson', 'status' and 'wall_s')")
+    missing = [k for k in ("lesson", "status") if k not in card]
+    if missing:
+        raise BadInput(f"{what}: expected a compute card with 'lesson', 'status' and 'wall_s', got a dict without "
+                       f"{', '.join(map(repr, missing))}")
+
+
 def bands_text(report: dict[str, Any], limit: int | None = None) -> str:
     """A card's band report in words: ``figures in their [smoke] bands (23 checked, 3 recorded, not banded)``,
     ``2 figure(s) outside their [gpu] bands: key = value, outside band [low, high]; …``,
     ``no bands for cpu (…)`` or ``band file error: …``."""
+    as_mapping(report, "bands_text: report", "a card's band report (a dict with 'status' and 'profile')")
+    if limit is not None:
+        as_count(limit, "bands_text: limit", minimum=0)
     profile, status = report.get("profile"), report.get("status")
     if status == "met":
         recorded = len(report.get("recorded") or [])
@@ -454,6 +478,7 @@ def bands_text(report: dict[str, Any], limit: int | None = None) -> str:
 
 def band_problems(cards: Sequence[dict[str, Any]]) -> list[str]:
     """One line per band miss or broken band file in ``cards``, naming lesson, key, value and band."""
+    cards = _check_cards(cards, "band_problems")
     lines = []
     for c in cards:
         report = c.get("bands") or {}
@@ -476,9 +501,25 @@ def _bands_cell(card: dict[str, Any]) -> str:
     return bands_text(report)
 
 
+def _check_cards(cards: Any, what: str) -> list[dict[str, Any]]:
+    cards = as_instances(cards, Mapping, what, "compute cards (dicts)")
+    for card in cards:
+        _check_card(card, what)
+    return cards
+
+
+def _existing_folder(out: Any, what: str) -> Path:
+    out = as_path(out, what)
+    if not out.is_dir():
+        raise BadInput(f"{what}: expected the folder `genimg run` wrote into, got {out}, which "
+                       f"{'is a file' if out.exists() else 'does not exist'}")
+    return out
+
+
 def collect_cards(out: Path) -> list[dict[str, Any]]:
-    """Every lesson card in ``out``, sorted by lesson."""
-    cards = [_read_json(p) for p in sorted(Path(out).glob(f"*{CARD}"))]
+    """Every lesson card in ``out`` (an existing folder), sorted by lesson."""
+    out = _existing_folder(out, "collect_cards")
+    cards = [_read_json(p) for p in sorted(out.glob(f"*{CARD}"))]
     return sorted((c for c in cards if c.get("lesson")), key=lambda c: c["lesson"])
 
 
@@ -496,6 +537,7 @@ def _md(text: Any) -> str:
 
 def cards_table(cards: Sequence[dict[str, Any]]) -> str:
     """The compute cards as a Markdown table."""
+    cards = _check_cards(cards, "cards_table")
     rows = ["| lesson | profile | status | bands | wall time | peak GPU allocated / reserved | peak RAM | device | torch | date |",
             "|---|---|---|---|---|---|---|---|---|---|"]
     for c in cards:
@@ -510,8 +552,8 @@ def cards_table(cards: Sequence[dict[str, Any]]) -> str:
 
 
 def write_summary(out: Path) -> tuple[Path, Path]:
-    """Write ``compute_cards.json`` and ``compute_cards.md`` from every card in ``out``."""
-    out = Path(out)
+    """Write ``compute_cards.json`` and ``compute_cards.md`` from every card in ``out`` (an existing folder)."""
+    out = _existing_folder(out, "write_summary")
     cards = collect_cards(out)
     md = (f"# Compute cards\n\nOne row per lesson executed into this folder by `genimg run` "
           f"(wall time of the whole notebook, its kernel's peaks; jobs x threads on each card; bands: the "
@@ -527,7 +569,19 @@ def write_summary(out: Path) -> tuple[Path, Path]:
 def run_lessons(notebooks: Sequence[Path], profile: str, out: Path, jobs: int, timeout: float = DEFAULT_TIMEOUT_S,
                 echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Execute ``notebooks`` under ``profile`` into ``out`` (already prepared), ``jobs`` at a time;
-    ``echo`` each lesson's progress line as it finishes. Returns the cards in the order they finished."""
+    ``echo`` each lesson's progress line as it finishes. Returns the cards in the order they finished.
+    Raises :class:`BadInput` (nothing run) for arguments :func:`main` would refuse."""
+    notebooks = [as_path(nb, "run_lessons: notebook") for nb in as_list(notebooks, "run_lessons: notebooks")]
+    if not notebooks:
+        raise BadInput("run_lessons: expected at least one notebook, got an empty list")
+    if profile not in PROFILE_NAMES:
+        raise BadInput(f"run_lessons: expected a resolved profile, one of {', '.join(PROFILE_NAMES)}, got {profile!r}")
+    jobs = as_count(jobs, "run_lessons: jobs")
+    timeout = as_seconds(timeout, "run_lessons: timeout")
+    as_callable(echo, "run_lessons: echo")
+    out = _existing_folder(out, "run_lessons: out")
+    check_notebooks(notebooks)
+    check_out_dir(out, notebooks)
     threads = _threads_per_kernel(jobs)
     for nb in notebooks:  # nothing of an earlier run of these lessons may pass for this run's result
         _remove_stale(out, nb.stem)
@@ -555,12 +609,15 @@ def main(names: Sequence[str] = (), profile: str = "auto", out: str | os.PathLik
     run), 3 when every lesson ran but a figure missed its band or a band file is broken, 130 on an interrupt."""
     try:
         notebooks = resolve_notebooks(names)
+        check_notebooks(notebooks)
+        if jobs is not None:
+            jobs = as_count(jobs, "--jobs")
+        timeout = as_seconds(timeout, "--timeout")
+        out = as_path(out, "--out") if out is not None else None
         profile = resolve_profile(profile)
-        if jobs is not None and jobs < 1:
-            raise BadInput(f"--jobs must be 1 or more, got {jobs}")
-        if not timeout > 0:
-            raise BadInput(f"--timeout must be a positive number of seconds, got {timeout:g}")
-        out = prepare_out_dir(out if out is not None else default_out(profile))
+        out = out if out is not None else default_out(profile)
+        check_out_dir(out, notebooks)
+        out = prepare_out_dir(out)
     except BadInput as e:
         print(f"genimg run: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT

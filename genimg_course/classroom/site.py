@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..files import atomic_write, sha256_file, write_text
-from .lessons import lessons_dir
+from .lessons import BadInput, BadType, as_argv, as_callable, as_instances, as_list, as_mapping, as_path, got, lessons_dir
 
 __all__ = ["Lesson", "SiteError", "SiteReport", "VENDORED", "find_lessons", "install_assets", "render_lesson",
            "render_index", "build_site", "card_summary", "default_source", "site_main"]
@@ -233,9 +233,11 @@ def find_lessons(sources: Sequence[str | os.PathLike], log: Callable[[str], None
     cannot be read is reported through ``log`` and skipped."""
     import nbformat
 
+    sources = [as_path(s, "find_lessons: source") for s in as_list(sources, "find_lessons: sources")]
+    as_callable(log, "find_lessons: log")
     by_stem: dict[str, list[Lesson]] = {}
     for source in sources:
-        for path in _candidates(Path(source)):
+        for path in _candidates(source):
             try:
                 nb = nbformat.read(path, as_version=4)
             except Exception as e:
@@ -298,6 +300,7 @@ def _duration(seconds: float) -> str:
 def card_summary(card: dict[str, Any]) -> dict[str, str]:
     """A compute card's display values: ``wall``, ``gpu``, ``ram``, ``device``, ``profile``
     (each "—" when the card does not have it). Tolerant of missing, nested or extra fields."""
+    as_mapping(card, "card_summary", "a compute card (a dict; {} when there is none)")
     flat = _flat(card)
     shown = {"wall": "—", "gpu": "—", "ram": "—", "device": "—", "profile": "—"}
     for key in ("wall_s", "wall_time_s", "wall_seconds", "wall", "elapsed_s", "seconds"):
@@ -329,7 +332,10 @@ def card_summary(card: dict[str, Any]) -> dict[str, str]:
 
 def install_assets(out: str | os.PathLike) -> list[Path]:
     """Write the vendored scripts (SHA-256-checked) and their licences to ``<out>/assets``."""
-    target = Path(out) / "assets"
+    out = as_path(out, "install_assets: out")
+    if out.exists() and not out.is_dir():
+        raise SiteError(f"install_assets: expected a folder for the site, got {out}, which is a file")
+    target = out / "assets"
     written = []
     for name, (vendored, digest) in VENDORED.items():
         dest = target / name
@@ -392,6 +398,15 @@ def _nav(lesson: Lesson, prev: Lesson | None, nxt: Lesson | None) -> str:
 def render_lesson(lesson: Lesson, prev: Lesson | None = None, nxt: Lesson | None = None, exporter=None,
                   assets: str = "assets") -> str:
     """One lesson as a standalone HTML page whose scripts come from ``assets`` (a relative URL)."""
+    for what, value, optional in (("lesson", lesson, False), ("prev", prev, True), ("nxt", nxt, True)):
+        if not (isinstance(value, Lesson) or (optional and value is None)):
+            raise BadType(f"render_lesson: {what}: expected a Lesson (as find_lessons returns)"
+                          f"{' or None' if optional else ''}, got {got(value)}")
+    if lesson.nb is None:
+        raise BadInput(f"render_lesson: lesson {lesson.stem!r} has no notebook: expected a Lesson from find_lessons, "
+                       "which reads it")
+    if not isinstance(assets, str) or not assets:
+        raise BadType(f"render_lesson: assets: expected the assets folder's relative URL as a str, got {got(assets)}")
     exporter = exporter or _exporter()
     resources = {"metadata": {"name": lesson.title},
                  "genimg": {"assets": assets, "nav": _nav(lesson, prev, nxt)}}
@@ -414,6 +429,9 @@ footer { margin-top: 2em; color: #666; font-size: 0.9em; }
 
 def render_index(lessons: Sequence[Lesson], title: str = "genimg-course: executed lessons") -> str:
     """The index page: one row per lesson with its compute card."""
+    lessons = as_instances(lessons, Lesson, "render_index: lessons", "Lessons (as find_lessons returns)")
+    if not isinstance(title, str):
+        raise BadType(f"render_index: title: expected a str, got {got(title)}")
     e = html.escape
     rows = []
     for lesson in lessons:
@@ -481,7 +499,13 @@ def build_site(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     Raises :class:`SiteError` for bad input; a lesson whose page cannot be rendered is reported in
     the result (and left out of the index) while the others are built. Pages are written
     atomically: a failed build never leaves a half-written page."""
-    out = Path(out).expanduser()
+    out = as_path(out, "build_site: out")
+    sources = [as_path(s, "build_site: source") for s in as_list(sources, "build_site: sources")]
+    for source in (s for s in sources if s.exists()):
+        folder = source if source.is_dir() else source.parent
+        if out.resolve() == folder.resolve():
+            raise SiteError(f"the site's folder {out} is the source folder {folder}: expected a folder apart from the "
+                            "executed notebooks (the pages and assets would mix with them); choose another with --out")
     lessons = find_lessons(sources, log)
     _ensure_writable(out)
     install_assets(out)
@@ -509,6 +533,12 @@ def build_site(sources: Sequence[str | os.PathLike], out: str | os.PathLike,
     return SiteReport(out, [index, *pages], failed, built)
 
 
+def _path_arg(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return Path(text)
+
+
 def build_parser(prog: str = "genimg site") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
@@ -518,21 +548,26 @@ def build_parser(prog: str = "genimg site") -> argparse.ArgumentParser:
                     "executed copies of a lesson, the gpu-profile one is used, then cpu, then smoke. Exit code 0 "
                     "when every page is built, 1 when some are not, 2 for bad input.",
     )
-    p.add_argument("paths", nargs="*", type=Path,
+    p.add_argument("paths", nargs="*", type=_path_arg,
                    help=f"executed notebooks or folders of them (default: {default_source()}, where `genimg run` "
                         "writes)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the site's folder (default: {DEFAULT_OUT})")
+    p.add_argument("--out", type=_path_arg, default=DEFAULT_OUT, help=f"the site's folder (default: {DEFAULT_OUT})")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     return p
 
 
 def site_main(argv: list[str] | None = None) -> int:
     """``genimg site``: returns the exit code (0 built, 1 some pages failed, 2 bad input)."""
+    try:
+        argv = as_argv(argv)
+    except BadType as e:
+        print(f"genimg site: error: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     log: Callable[[str], None] = (lambda s: None) if args.quiet else print
     try:
         report = build_site(args.paths or [default_source()], args.out, log)
-    except SiteError as e:
+    except (SiteError, BadInput) as e:
         print(f"genimg site: {e}", file=sys.stderr)
         return 2
     if report.failed:

@@ -18,7 +18,12 @@ END_SOLUTION = "### END SOLUTION"
 
 def strip_solutions(source: str) -> str:
     """Replace every marked solution block with ``raise NotImplementedError()`` (nbgrader's stub),
-    keeping its indentation. Raises ``ValueError`` naming the line of a stray, nested or unclosed marker."""
+    keeping its indentation. Raises ``ValueError`` naming the line of a stray, nested or unclosed marker
+    (and ``TypeError`` when ``source`` is not a str)."""
+    if not isinstance(source, str):
+        from .lessons import BadType, got
+
+        raise BadType(f"strip_solutions: expected a cell's source as a str, got {got(source)}")
     out: list[str] = []
     begin_line = 0
     indent = ""

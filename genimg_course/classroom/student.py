@@ -21,7 +21,10 @@ from typing import Any, Sequence
 import nbformat
 
 from ..files import write_text
-from .lessons import BadInput, prepare_out_dir, resolve_notebooks
+from collections.abc import Mapping
+
+from .lessons import (BadInput, BadType, as_list, as_path, check_notebooks, check_out_dir, got, prepare_out_dir,
+                      resolve_notebooks)
 from .solutions import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
 
 __all__ = ["NOTE_TAG", "STUDENT_NOTE", "DEFAULT_OUT", "clear_outputs", "student_version", "instructor_version",
@@ -43,6 +46,7 @@ _NB_METADATA = ("widgets", "papermill")
 def clear_outputs(nb: Any) -> Any:
     """A copy of ``nb`` with no outputs, execution counts or run metadata, and without the cells a
     papermill run or an earlier student version added."""
+    _check_nb(nb)
     nb = nbformat.v4.upgrade(copy.deepcopy(nb))
     nb.cells = [c for c in nb.cells if not set(_DROP_TAGS) & set(c.metadata.get("tags", []))]
     for cell in nb.cells:
@@ -54,6 +58,14 @@ def clear_outputs(nb: Any) -> Any:
     for key in _NB_METADATA:
         nb.metadata.pop(key, None)
     return nb
+
+
+def _check_nb(nb: Any) -> None:
+    if not isinstance(nb, Mapping) or not isinstance(nb.get("cells", nb.get("worksheets")), list) \
+            or not isinstance(nb.get("nbformat"), int):
+        hint = " (read it first with nbformat.read(path, as_version=4))" if isinstance(nb, (str, os.PathLike)) else ""
+        raise BadType(f"expected a notebook (the NotebookNode nbformat.read returns, with 'cells' and 'nbformat'), "
+                      f"got {got(nb)}{hint}")
 
 
 def _strip(source: str, where: str, markdown: bool) -> str:
@@ -69,6 +81,8 @@ def _strip(source: str, where: str, markdown: bool) -> str:
 def student_version(nb: Any, name: str = "notebook") -> Any:
     """``nb`` with solutions stubbed, outputs cleared and the student note on top.
     Raises :class:`~genimg_course.classroom.lessons.BadInput` naming the cell of an unbalanced marker."""
+    if not isinstance(name, str):
+        raise BadType(f"student_version: name: expected the notebook's name as a str, got {got(name)}")
     nb = clear_outputs(nb)
     for i, cell in enumerate(nb.cells):
         if cell.cell_type in ("code", "markdown") and (BEGIN_SOLUTION in cell.source or END_SOLUTION in cell.source):
@@ -90,7 +104,14 @@ def _exercises(nb: Any) -> int:
 
 def write_versions(notebooks: Sequence[Path], out: Path) -> list[tuple[Path, Path, int]]:
     """Write both versions of every notebook under ``out``; returns ``(student, instructor, exercises)``
-    per notebook. Nothing is written when any notebook cannot be read or stripped."""
+    per notebook. Nothing is written when any notebook cannot be read or stripped, or when ``out`` would put the
+    copies beside the notebooks."""
+    notebooks = [as_path(p, "write_versions: notebook") for p in as_list(notebooks, "write_versions: notebooks")]
+    if not notebooks:
+        raise BadInput("write_versions: expected at least one notebook, got an empty list")
+    out = as_path(out, "write_versions: out")
+    check_notebooks(notebooks)
+    check_out_dir(out, notebooks, writes=("", "student", "instructor"))
     built = []
     for path in notebooks:
         try:
@@ -113,8 +134,8 @@ def write_versions(notebooks: Sequence[Path], out: Path) -> list[tuple[Path, Pat
 
 def main(names: Sequence[str] = (), out: str | os.PathLike | None = None) -> int:
     """``genimg student``: 0 when every version was written, 2 on bad input (nothing written)."""
-    out = Path(out).expanduser() if out is not None else DEFAULT_OUT
     try:
+        out = as_path(out, "--out") if out is not None else DEFAULT_OUT
         notebooks = resolve_notebooks(names)
         prepare_out_dir(out)
         written = write_versions(notebooks, out)
