@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genimg_course.data import ResidentBatches, load_mnist  # noqa: E402
 from genimg_course.gan import GANTask  # noqa: E402
-from genimg_course.metrics import fid, kid, load_judge, real_vs_real  # noqa: E402
+from genimg_course.metrics import fid, kid, load_judge, real_vs_real, reference_split  # noqa: E402
 from genimg_course.models import DCGANDiscriminator, DCGANGenerator, dcgan_init  # noqa: E402
 from genimg_course.sampling import generate  # noqa: E402
 from genimg_course.train import fit, seed_everything  # noqa: E402
@@ -182,7 +182,7 @@ def run_course(train, device: torch.device, seconds: float, seed: int, width: in
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=45.0, help="training seconds per contestant")
-    p.add_argument("--tiny", action="store_true", help="CPU smoke: 3 s each, n = 100")
+    p.add_argument("--tiny", action="store_true", help="CPU smoke: 3 s each, n = 200")
     p.add_argument("--only", default="examples,course", help="comma-separated: examples, course, sweep")
     p.add_argument("--sweep", default="b128-lr2e-4,b512-lr2e-4,b256-lr5e-4,w128-b512-lr2e-4",
                    help="course configs for --only sweep: [wW-]bB-lrLR, comma-separated")
@@ -197,10 +197,10 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     seconds = 3.0 if args.tiny else args.seconds
     train, test = load_mnist("train", verbose=False), load_mnist("test", verbose=False)
-    n = 100 if args.tiny else min(5000, len(test) // 2)
+    n = 200 if args.tiny else min(5000, len(test) // 2)  # FID needs at least the judge's 128 features per side
     judge = load_judge()
-    base = real_vs_real(test.images, n, judge, seed=args.seed)
-    reference = test.images[:n]
+    base = real_vs_real(test.images, n, judge)  # the course's protocol: test vs other test digits at this n
+    reference, _ = reference_split(test.images, n)
     info = dict(device=torch.cuda.get_device_name(0) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
                 torch=torch.__version__, date=time.strftime("%Y-%m-%d"), data=train.name, train_images=len(train),
                 fid_samples=n, seconds=seconds, fid_real_vs_real=round(base, 2))

@@ -25,7 +25,7 @@ import torch
 
 from genimg_course.data import ResidentBatches, load_mnist
 from genimg_course.gan import GANTask
-from genimg_course.metrics import fid, load_judge, real_vs_real
+from genimg_course.metrics import fid, load_judge, real_vs_real, reference_split
 from genimg_course.models import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from genimg_course.sampling import generate
 from genimg_course.train import fit, seed_everything
@@ -42,7 +42,7 @@ def train_and_score(train, test, judge, device: torch.device, reuse: bool, seed:
 
     def score(history) -> None:  # at each log: FID of G's samples now (its time is not training time)
         t0 = time.perf_counter()
-        curve.append((history.steps[-1], round(fid(test.images[:n], generate(G, n, seed=seed + 1), judge), 2)))
+        curve.append((history.steps[-1], round(fid(reference_split(test.images, n)[0], generate(G, n, seed=seed + 1), judge), 2)))
         scoring[0] += time.perf_counter() - t0
         print(f"  {'reuse' if reuse else 'fresh'} seed {seed}: step {curve[-1][0]}/{steps}, FID {curve[-1][1]:g}",
               flush=True)  # a long run shows where it is
@@ -56,7 +56,7 @@ def train_and_score(train, test, judge, device: torch.device, reuse: bool, seed:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--tiny", action="store_true", help="CPU smoke: 20 steps, width 8, n = 100")
+    p.add_argument("--tiny", action="store_true", help="CPU smoke: 20 steps, width 8, n = 200")
     p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds")
     p.add_argument("--width", type=int, default=32)
@@ -67,15 +67,16 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = p.parse_args()
     if args.tiny:
-        args.steps, args.width, args.n, args.points, args.seeds = 20, 8, 100, 2, "0"
+        args.steps, args.width, args.n, args.points, args.seeds = 20, 8, 200, 2, "0"
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     except ValueError:
         p.error(f"--seeds: expected comma-separated whole numbers, got {args.seeds!r}")
     for name, value, low in (("--steps", args.steps, 1), ("--width", args.width, 1), ("--batch", args.batch, 1),
-                             ("--points", args.points, 1), ("--n", args.n, 2)):
+                             ("--points", args.points, 1), ("--n", args.n, 128)):
         if value < low:
-            p.error(f"{name}: expected a whole number >= {low}, got {value}")
+            p.error(f"{name}: expected a whole number >= {low}{' (FID needs the judge feature count per side)' if name == '--n' else ''}, "
+                f"got {value}")
     if not seeds or args.points > args.steps or args.n > 500 or not args.lr > 0:
         p.error(f"expected at least one seed, --points <= --steps, --n <= 500 (the offline test split has 1,000 "
                 f"digits; real-vs-real needs 2n) and --lr > 0; got seeds={args.seeds!r}, points={args.points}, "
