@@ -30,8 +30,8 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # name -> (file in genimg_course/weights, sha256, the script that reproduces it)
 SHIPPED: dict[str, tuple[str, str, str]] = {
-    "dcgan_mnist": ("dcgan_mnist.pt", "248327c9cebf544fae9c7626c015d43524ced238c868d925131350d0becb84f4", "tools/make_gan_weights.py --which dcgan --steps 6000 --lr 5e-4"),
-    "cgan_mnist": ("cgan_mnist.pt", "c5233961e867798cd0a013dbfd52f72686e715eb775159a8665691eafff2563c", "tools/make_gan_weights.py --which cgan"),
+    "dcgan_mnist": ("dcgan_mnist.pt", "9f04c33971db813d0a9d56c42cc8a66369a4131f9f8418683b2b6b93b4c4a962", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which dcgan --steps 22000 --lr 5e-4 --batch 256 --ema 0.999,0.9995"),
+    "cgan_mnist": ("cgan_mnist.pt", "6b67663a59d0214bd934d6a6d0efb9fced1aeb2ebed0e7e824c6604dbb8f5494", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which cgan --steps 4000 --lr 5e-4 --ema 0.999,0.9995,0.9999"),
     "judge_mnist": ("judge_mnist.pt", "306e02f121db4456f2df8bbcd4e9e3e5fc03fa73285c0e0067814095dbaeb7f9", "tools/make_judge.py"),
 }
 

@@ -430,5 +430,6 @@ def load_pretrained(name: str = "dcgan_mnist", device: torch.device | str = "cpu
     state = load_shipped(name)
     G = DCGANGenerator(**state["config"])
     G.load_state_dict(state["G"])
-    G.info = {k: state[k] for k in ("steps", "fid", "fid_real_vs_real", "fid_samples", "data")}
+    G.info = {k: state[k] for k in ("steps", "fid", "fid_real_vs_real", "fid_samples", "data", "kid", "kid_std",
+                                  "class_accuracy", "recipe", "train_seconds") if k in state}
     return G.to(device).eval()
