@@ -199,14 +199,14 @@ def test_evaluate_generator_times_and_counts_a_generator_and_records_it(judge, m
     from genimg_course.figures import Figures, read_quality
     from genimg_course.gan import load_pretrained
 
-    G = load_pretrained("cgan_mnist")
-    e = evaluate_generator(G, "shipped cgan", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+    G = load_pretrained("dcgan_mnist")  # about 3x its floor at n = 500 (the shipped cGAN sits at its floor)
+    e = evaluate_generator(G, "shipped DCGAN", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
     assert e.quality.parameters == sum(p.numel() for p in G.parameters()) and e.quality.sample_seconds > 0
-    assert e.quality.ratio > 1.0 and e.memorisation["near_copy_share"] < 0.05
+    assert e.quality.ratio > 1.5 and e.memorisation["near_copy_share"] < 0.05
     figures = Figures("03_dcgan", folder=tmp_path)
     e.record(figures)
     assert read_quality(tmp_path)[0][1] == e.quality
-    assert figures.values["shipped_cgan_precision"] == round(e.precision, 4)
+    assert figures.values["shipped_dcgan_precision"] == round(e.precision, 4)
 
 
 def test_evaluation_table_refuses_rows_at_different_n(judge, mnist_train, mnist_test):
