@@ -20,13 +20,14 @@ import json
 import math
 import numbers
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 __all__ = ["BadInput", "BadType", "CHECKOUT", "LESSON_GLOB", "lessons_dir", "available_lessons", "resolve_notebooks",
-           "prepare_out_dir", "check_notebooks", "check_out_dir"]
+           "prepare_out_dir", "check_notebooks", "check_out_dir", "parse_command"]
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # genimg_course/classroom/lessons.py -> the checkout
 LESSON_GLOB = "[0-9][0-9]_*.ipynb"
@@ -127,6 +128,17 @@ def as_argv(argv: Any) -> list[str] | None:
     if not isinstance(argv, (list, tuple)) or not all(isinstance(a, str) for a in argv):
         raise BadType(f"argv: expected a list of str (or None for sys.argv), got {got(argv)}")
     return list(argv)
+
+
+def parse_command(parser: Any, argv: Any, prog: str) -> Any:
+    """``parser.parse_args`` for a command's ``main`` given ``argv`` (``None``: sys.argv); an argv that
+    is not a list of str prints one line naming it and returns ``None`` (the caller exits 2)."""
+    try:
+        argv = as_argv(argv)
+    except BadType as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None
+    return parser.parse_args(argv)
 
 
 def _json_shape(data: Any) -> str:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..files import write_text
-from .lessons import BadInput, BadType, as_argv, as_callable, as_flag, as_instances, as_path
+from .lessons import BadInput, BadType, parse_command, as_callable, as_flag, as_instances, as_path
 
 __all__ = ["FileRecord", "Item", "PrefetchError", "prefetch", "ready", "write_manifest", "prefetch_main", "MANIFEST_NAME",
            "TORCHVISION_SETS"]
@@ -405,12 +405,9 @@ def build_parser(prog: str = "genimg prefetch") -> argparse.ArgumentParser:
 
 def prefetch_main(argv: list[str] | None = None) -> int:
     """``genimg prefetch``: returns the exit code (0 ready, 1 not ready, 2 bad input)."""
-    try:
-        argv = as_argv(argv)
-    except BadType as e:
-        print(f"genimg prefetch: error: {e}", file=sys.stderr)
+    args = parse_command(build_parser(), argv, "genimg prefetch")
+    if args is None:
         return 2
-    args = build_parser().parse_args(argv)
     log: Callable[[str], None] = (lambda s: None) if args.quiet else print
     if args.dir is not None and not args.dir.strip():
         print("genimg prefetch: error: --dir: expected a folder, got an empty string", file=sys.stderr)

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..files import atomic_write, sha256_file, write_text
-from .lessons import BadInput, BadType, as_argv, as_callable, as_instances, as_list, as_mapping, as_path, got, lessons_dir
+from .lessons import BadInput, BadType, parse_command, as_callable, as_instances, as_list, as_mapping, as_path, got, lessons_dir
 
 __all__ = ["Lesson", "SiteError", "SiteReport", "VENDORED", "find_lessons", "install_assets", "render_lesson",
            "render_index", "build_site", "card_summary", "default_source", "site_main"]
@@ -558,12 +558,9 @@ def build_parser(prog: str = "genimg site") -> argparse.ArgumentParser:
 
 def site_main(argv: list[str] | None = None) -> int:
     """``genimg site``: returns the exit code (0 built, 1 some pages failed, 2 bad input)."""
-    try:
-        argv = as_argv(argv)
-    except BadType as e:
-        print(f"genimg site: error: {e}", file=sys.stderr)
+    args = parse_command(build_parser(), argv, "genimg site")
+    if args is None:
         return 2
-    args = build_parser().parse_args(argv)
     log: Callable[[str], None] = (lambda s: None) if args.quiet else print
     try:
         report = build_site(args.paths or [default_source()], args.out, log)
