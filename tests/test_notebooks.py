@@ -17,7 +17,7 @@ from genimg_course.classroom import bands as band_files
 from genimg_course.classroom.solutions import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 IDS = [nb.stem for nb in NOTEBOOKS]
 
 

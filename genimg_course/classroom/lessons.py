@@ -30,7 +30,7 @@ __all__ = ["BadInput", "BadType", "CHECKOUT", "LESSON_GLOB", "lessons_dir", "ava
            "prepare_out_dir", "check_notebooks", "check_out_dir", "parse_command"]
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # genimg_course/classroom/lessons.py -> the checkout
-LESSON_GLOB = "[0-9][0-9]_*.ipynb"
+LESSON_GLOB = "[0-9][0-9]*_*.ipynb"  # 05_vae, and 04b_conditional_gan beside 04
 
 
 class BadInput(ValueError):

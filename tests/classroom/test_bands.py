@@ -18,7 +18,7 @@ from genimg_course.classroom import bands as B
 
 ROOT = Path(__file__).resolve().parents[2]
 BAND_FILES = sorted((ROOT / "notebooks" / "bands").glob("*.toml"))
-LESSONS = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+LESSONS = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))]
 
 
 def write(tmp_path: Path, text: str, name: str = "91_x.toml") -> Path:

@@ -22,7 +22,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from genimg_course.classroom import cli, lessons, runner
 
 ROOT = Path(__file__).resolve().parents[2]
-LESSONS = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+LESSONS = [p.stem for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))]
 
 # the keys a lesson's Figures writes, with made-up GPU peaks so the card has something to carry
 RECORD_FIGURES = '''import json, os

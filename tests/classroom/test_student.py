@@ -25,7 +25,7 @@ from genimg_course.classroom.solutions import BEGIN_SOLUTION, END_SOLUTION, stri
 pytestmark = pytest.mark.usefixtures("isolated")
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
 STUB = "raise NotImplementedError()"
 CELL_TIMEOUT_S = 240
 
