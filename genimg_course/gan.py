@@ -421,8 +421,10 @@ def load_pretrained(name: str = "dcgan_mnist", device: torch.device | str = "cpu
     """A shipped generator (SHA-256 checked): ``"dcgan_mnist"`` or ``"cgan_mnist"`` (conditional).
 
     Both are DCGANs (width 32, latent 64) trained longer than a lesson can on a CPU, by
-    ``tools/make_gan_weights.py``. ``G.info`` holds its training steps and measured FID beside
-    the real-vs-real baseline.
+    ``tools/make_gan_weights.py``. ``G.info`` holds its training steps and its scores under the
+    course's protocol (``metrics.evaluate_generator`` at n = 500): FID beside the real-vs-real
+    floor at that n, KID ± std, precision, recall, the near-copy share (and, for the cGAN, the
+    judge's accuracy on the asked class).
     """
     if name not in ("dcgan_mnist", "cgan_mnist"):
         raise ValueError(f"unknown pretrained generator {name!r}: expected 'dcgan_mnist' or 'cgan_mnist'")
@@ -431,5 +433,6 @@ def load_pretrained(name: str = "dcgan_mnist", device: torch.device | str = "cpu
     G = DCGANGenerator(**state["config"])
     G.load_state_dict(state["G"])
     G.info = {k: state[k] for k in ("steps", "fid", "fid_real_vs_real", "fid_samples", "data", "kid", "kid_std",
-                                  "class_accuracy", "recipe", "train_seconds") if k in state}
+                                  "precision", "recall", "near_copy_share", "class_accuracy", "protocol", "recipe",
+                                  "train_seconds") if k in state}
     return G.to(device).eval()

@@ -50,15 +50,16 @@ import copy
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
-from genimg_course.checkpoints import WEIGHTS_DIR, save_checkpoint
+from genimg_course.checkpoints import WEIGHTS_DIR, load_checkpoint, save_checkpoint
 from genimg_course.data import ResidentBatches, load_mnist
 from genimg_course.files import sha256_file
 from genimg_course.gan import GANTask
-from genimg_course.metrics import fid, kid, load_judge
+from genimg_course.metrics import evaluate_generator, fid, kid, load_judge
 from genimg_course.models import DCGANDiscriminator, DCGANGenerator, dcgan_init
 from genimg_course.sampling import generate
 from genimg_course.train import StepContext, fit, seed_everything
@@ -88,23 +89,46 @@ class EMAGANTask:
     """:class:`GANTask` whose step also updates an EMA copy of G. The copy sits in ``modules`` as
     ``"G_ema<decay>"`` (no optimiser), so ``fit``'s checkpoints save and resume it with everything else."""
 
-    def __init__(self, gan: GANTask, emas: list[EMA]) -> None:
-        self.gan, self.emas = gan, emas
+    def __init__(self, gan: GANTask, emas: list[EMA], lr_at: Callable[[int], float] | None = None) -> None:
+        self.gan, self.emas, self.lr_at = gan, emas, lr_at
         self.modules = {**gan.modules, **{f"G_ema{e.decay:g}": e.model for e in emas}}
         self.optimizers = gan.optimizers
         self.divergence_hint = gan.divergence_hint
 
     def step(self, batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         self.gan.modules = self.modules  # fit may swap the networks in self.modules (DDP); GANTask reads its own dict
+        if self.lr_at is not None:  # the learning rate as a function of the step alone, so a resume is exact
+            lr = self.lr_at(_adam_steps(self.optimizers["G"]))
+            for opt in self.optimizers.values():
+                for group in opt.param_groups:
+                    group["lr"] = lr
         out = self.gan.step(batch, ctx)
         for e in self.emas:
             e.update(self.modules["G"])
         return out
 
 
+def _adam_steps(opt: torch.optim.Optimizer) -> int:
+    """Updates an Adam optimiser has made (its per-parameter ``step``, saved in every checkpoint)."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p)
+            if state and "step" in state:
+                return int(state["step"])
+    return 0
+
+
+def linear_decay(lr: float, start: int, end: int) -> Callable[[int], float]:
+    """``lr`` until step ``start``, then linearly down to 0 at step ``end`` (the last phase of
+    pix2pix's and CycleGAN's schedule)."""
+    if not 0 <= start < end:
+        raise ValueError(f"--decay-from must be below --decay-to, got {start} and {end}")
+    return lambda step: lr if step < start else lr * max(0.0, (end - step) / (end - start))
+
+
 def evaluate(G: nn.Module, test, judge, classes: int | None, with_kid: bool = True) -> dict[str, float]:
-    """The course's protocol at n = 500: FID (and KID) of ``generate(G, 500, y, seed=0)`` against the
-    first 500 held-out test digits; for a cGAN, the judge's accuracy on the asked class."""
+    """The quick score ``--eval-every`` prints while training: FID of ``generate(G, 500, y, seed=0)``
+    against the first 500 held-out test digits (cGAN: also the judge's accuracy on the asked class)."""
     y = torch.arange(N_EVAL) % classes if classes else None
     fake = generate(G, N_EVAL, y=y, seed=0)
     r = {"fid": fid(test.images[:N_EVAL], fake, judge)}
@@ -116,7 +140,49 @@ def evaluate(G: nn.Module, test, judge, classes: int | None, with_kid: bool = Tr
     return r
 
 
-def main() -> None:
+def protocol(G: nn.Module, train, test, judge, classes: int | None) -> dict[str, float]:
+    """The scores a shipped file records: the course's one protocol, ``metrics.evaluate_generator``
+    at n = 500 (500 samples, seed 0, every class in turn for a cGAN, against 500 held-out test digits
+    drawn by ``reference_split`` with seed 0, the floor from the other 500), plus the judge's
+    accuracy on the asked class for a cGAN."""
+    ev = evaluate_generator(G, "G", family="gan", train=train, test=test, n=N_EVAL, judge=judge)
+    q = ev.quality
+    r = {"fid": q.fid, "floor": q.floor, "kid": q.kid, "kid_std": q.kid_std, "precision": ev.precision,
+         "recall": ev.recall, "near_copy_share": ev.memorisation["near_copy_share"]}
+    if classes:
+        y = torch.arange(N_EVAL) % classes
+        with torch.no_grad():
+            r["class_accuracy"] = float((judge.classifier(generate(G, N_EVAL, y=y, seed=0)).argmax(1) == y)
+                                        .float().mean())
+    return r
+
+
+def ship(models: dict[str, nn.Module], config: dict, meta: dict, train, test, judge, out: Path) -> None:
+    """Score every candidate (G and its EMA copies) under :func:`protocol`, write the best to ``out``."""
+    classes = config.get("num_classes")
+    scores = {tag: protocol(m, train, test, judge, classes) for tag, m in models.items()}
+    for tag, r in scores.items():
+        print(f"{tag}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()) + f"; FID / floor {r['fid'] / r['floor']:.2f}")
+    best = min(scores, key=lambda tag: scores[tag]["fid"])
+    r, use_ema = scores[best], best != "G"
+    state = {"config": config,
+             "G": {k: v.detach().cpu().contiguous() for k, v in models[best].state_dict().items()},
+             **meta, "recipe": meta["recipe"] + f"; shipped: {best}",
+             "fid": r["fid"], "fid_real_vs_real": r["floor"], "fid_samples": N_EVAL, "kid": r["kid"],
+             "kid_std": r["kid_std"], "precision": r["precision"], "recall": r["recall"],
+             "near_copy_share": r["near_copy_share"], "data": train.source,
+             "protocol": f"metrics.evaluate_generator, n = {N_EVAL}, reference_split seed 0, sample seed 0",
+             "ema": use_ema, "ema_decay": float(best.split()[1]) if use_ema else None}
+    if classes:
+        state["class_accuracy"] = r["class_accuracy"]
+    state.pop("fid_test_n500", None), state.pop("floor_n500", None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(state, out)
+    print(f"shipping {best}: FID {r['fid']:.1f} = {r['fid'] / r['floor']:.2f}x the floor {r['floor']:.1f} (n = {N_EVAL})")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), sha256 {sha256_file(out)}")
+
+
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--which", choices=["dcgan", "cgan"], required=True)
     p.add_argument("--steps", type=int, default=3000)
@@ -134,7 +200,15 @@ def main() -> None:
                         "or with a smaller --steps than a longer run has saved, to write that run's weights at that step; "
                         "the result equals an uninterrupted run (nothing in the recipe depends on --steps)")
     p.add_argument("--out", type=Path, default=None, help="where to write (default genimg_course/weights/<which>_mnist.pt)")
-    args = p.parse_args()
+    p.add_argument("--decay-from", type=int, default=None,
+                   help="from this step on, decay both learning rates linearly to 0 at --decay-to (default: constant lr)")
+    p.add_argument("--decay-to", type=int, default=None, help="the step where the decayed learning rate reaches 0")
+    p.add_argument("--ship-checkpoint", type=Path, default=None,
+                   help="train nothing: score G and the EMA copies saved in this fit checkpoint (with the recipe "
+                        "options it was trained with) and ship the best, at the checkpoint's step")
+    p.add_argument("--rescore", type=Path, default=None,
+                   help="train nothing: re-score a shipped file's generator under the protocol and write it again")
+    args = p.parse_args(argv)
     name = f"{args.which}_mnist"
     out = args.out or WEIGHTS_DIR / f"{name}.pt"
     threads = int(os.environ.get("OMP_NUM_THREADS", "1"))
@@ -150,10 +224,13 @@ def main() -> None:
     dcgan_init(G), dcgan_init(D)
     gan = GANTask(G, D, loss=args.loss, lr_g=args.lr, lr_d=args.lr, reuse_fakes=bool(args.reuse_fakes))
     emas = [EMA(G, float(d)) for d in args.ema.split(",") if d]
-    task = EMAGANTask(gan, emas)
+    if (args.decay_from is None) != (args.decay_to is None):
+        p.error("--decay-from and --decay-to go together")
+    task = EMAGANTask(gan, emas, linear_decay(args.lr, args.decay_from, args.decay_to) if args.decay_to else None)
     recipe = (f"{args.loss}{' + SN' if args.spectral_norm else ''}, width {args.width}, batch {args.batch}, "
               f"Adam lr {args.lr:g} (0.5, 0.999), reuse_fakes={bool(args.reuse_fakes)}, {args.steps} steps"
-              + (f", EMA {args.ema}" if emas else ""))
+              + (f", EMA {args.ema}" if emas else "")
+              + (f", lr decayed linearly to 0 from step {args.decay_from} to {args.decay_to}" if args.decay_to else ""))
     print(f"{name}: {recipe}; {threads} thread(s); floor (test vs test, n={N_EVAL}) {floor:.2f}", flush=True)
     t0 = time.time()
 
@@ -167,27 +244,27 @@ def main() -> None:
                 line.append(f"{tag} FID {r['fid']:.1f} ({r['fid'] / floor:.2f}x){acc}")
             print("; ".join(line), f"| d_real {history.last('d_real'):.3f} d_fake {history.last('d_fake'):.3f}", flush=True)
 
-    hist = fit(task, ResidentBatches(train, args.batch, seed=0), steps=args.steps,
-               log_every=args.eval_every or 500, seed=0, progress=False, callbacks=[report],
-               checkpoint=args.checkpoint, checkpoint_every=1000 if args.checkpoint else None)
-    seconds = hist.seconds  # the whole run's training time, kept across a resume (includes --eval-every's scoring)
+    if args.ship_checkpoint or args.rescore:
+        src = load_checkpoint(args.ship_checkpoint or args.rescore)
+        if args.rescore:
+            G.load_state_dict(src["G"])
+            meta = {k: v for k, v in src.items() if k in ("steps", "lr", "train_seconds", "recipe")}
+            meta["recipe"] = meta["recipe"].split("; shipped:")[0]
+            ship({"G" if not src.get("ema") else f"EMA {src['ema_decay']:g}": G}, config, meta, train, test, judge, out)
+            return
+        for key, module in task.modules.items():
+            module.load_state_dict(src["modules"][key])
+        steps, seconds = int(src["step"]), float(src["history"].get("seconds", 0.0)) if isinstance(src.get("history"), dict) else 0.0
+        recipe = recipe.replace(f"{args.steps} steps", f"{steps} steps")
+    else:
+        hist = fit(task, ResidentBatches(train, args.batch, seed=0), steps=args.steps,
+                   log_every=args.eval_every or 500, seed=0, progress=False, callbacks=[report],
+                   checkpoint=args.checkpoint, checkpoint_every=1000 if args.checkpoint else None)
+        steps, seconds = args.steps, hist.seconds  # the whole run's training time, kept across a resume
+        print(f"{steps} steps in {seconds:.0f} s; {hist}")
     models = {"G": G, **{f"EMA {e.decay:g}": e.model for e in emas}}
-    scores = {tag: evaluate(m, test, judge, classes) for tag, m in models.items()}
-    for tag, r in scores.items():
-        print(f"{tag}: " + ", ".join(f"{k} {v:.4g}" for k, v in r.items()) + f"; FID / floor {r['fid'] / floor:.2f}")
-    best = min(scores, key=lambda tag: scores[tag]["fid"])
-    chosen, r, use_ema = models[best], scores[best], best != "G"
-    recipe += f"; shipped: {best}"
-    print(f"{args.steps} steps in {seconds:.0f} s; shipping {best}; {hist}")
-    state = {"config": config, "G": {k: v.detach().cpu().contiguous() for k, v in chosen.state_dict().items()},
-             "steps": args.steps, "lr": args.lr, "fid": r["fid"], "fid_real_vs_real": floor, "fid_samples": N_EVAL,
-             "data": train.source, "fid_test_n500": r["fid"], "floor_n500": floor, "kid": r["kid"],
-             "kid_std": r["kid_std"], "ema": use_ema, "ema_decay": float(best.split()[1]) if use_ema else None, "train_seconds": round(seconds, 1), "recipe": recipe}
-    if classes:
-        state["class_accuracy"] = r["class_accuracy"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(state, out)
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), sha256 {sha256_file(out)}")
+    meta = {"steps": steps, "lr": args.lr, "train_seconds": round(seconds, 1), "recipe": recipe}
+    ship(models, config, meta, train, test, judge, out)
 
 
 if __name__ == "__main__":
