@@ -9,39 +9,46 @@ MNIST training split (4,000 digits), Adam (betas 0.5, 0.999), lr 5e-4, ``reuse_f
 beside G; at the end G and every EMA copy are scored and the best is shipped (the file says which:
 ``ema``, ``ema_decay``, ``recipe``).
 
-The recorded scores follow the course's one evaluation protocol (docs DESIGN.md) at n = 500: FID
-and KID (subsets of 250) of ``generate(G, 500, y, seed=0)`` (cGAN: ``y = arange(500) % 10``) on the
-judge's features against the first 500 *held-out test* digits (``test.images[:500]``, never training
-digits), beside the floor ``fid(test.images[:500], test.images[500:1000])`` = 20.11. The file keeps
-``fid`` (= ``fid_test_n500``), ``fid_real_vs_real`` (= ``floor_n500``, the test-vs-test floor) and
-``fid_samples`` (= 500) with that meaning, and adds ``kid``, ``kid_std``, ``class_accuracy`` (cGAN:
-the judge's accuracy on the asked class), ``ema``, ``ema_decay``, ``train_seconds`` and ``recipe``.
+The recorded scores follow the course's one evaluation protocol (``metrics.evaluate_generator``
+at n = 500, see docs/architecture.md): FID, KID, precision, recall and the near-copy share of
+``generate(G, 500, y, seed=0)`` (cGAN: ``y = arange(500) % 10``) on the judge's features against
+500 *held-out test* digits (``reference_split`` with seed 0, never training digits), beside the
+floor from the other 500 test digits (28.0). The file keeps ``fid``, ``fid_real_vs_real`` (the
+floor), ``fid_samples`` (= 500), ``kid``, ``kid_std``, ``precision``, ``recall``,
+``near_copy_share``, ``protocol``, ``class_accuracy`` (cGAN: the judge's accuracy on the asked
+class), ``ema``, ``ema_decay``, ``train_seconds`` and ``recipe``. ``--eval-every`` prints a quicker
+score while training (FID against the first 500 test digits, floor 20.1 there), which runs about
+3 FID below the protocol's.
 
 Deterministic on the CPU: run with ``OMP_NUM_THREADS=1`` (the thread count can change float
 rounding). The weights come out bit for bit the same; the file's SHA-256 does not, because it
 records ``train_seconds``: after rebuilding, put the printed SHA-256 into SHIPPED in
 genimg_course/checkpoints.py. ``--checkpoint`` lets a long run stop and resume (same result as an
 unbroken run; nothing depends on ``--steps``, so a checkpoint at step N of a longer run, run with
-``--steps N``, writes exactly the N-step weights). ``--eval-every`` only prints scores.
+``--steps N``, writes exactly the N-step weights; ``--ship-checkpoint`` ships such a checkpoint
+without training). ``--rescore`` re-scores a shipped file.
 
 The shipped files (measured 2026-12-01 on the shared 2-core VM, other jobs running; times include
 the periodic scoring):
 
-    # cGAN: 4,000 steps, batch 64; G itself shipped (FID 28.2 = 1.40x the floor, KID -2.3 +- 5.9,
-    # judge agrees with the asked class on 96.6 %); 843 s
+    # cGAN: 4,000 steps, batch 64; G itself shipped: FID 27.9 vs floor 28.0 (0.99x), precision 0.86,
+    # recall 0.78, no near copies; the judge agrees with the asked class on 96.6 %; 843 s
     OMP_NUM_THREADS=1 python tools/make_gan_weights.py --which cgan --steps 4000 --lr 5e-4 --ema 0.999,0.9995,0.9999
-    # (199 s when rerun on a quieter machine: the same weights bit for bit)
-    # DCGAN: 22,000 steps, batch 256; G itself shipped (FID 84.4 = 4.20x the floor, KID 51.8 +- 14.9;
-    # EMA 0.999 scored 85.4, EMA 0.9995 87.1); 3,787 s, about 145 s per 1,000 steps on a lightly loaded VM
-    OMP_NUM_THREADS=1 python tools/make_gan_weights.py --which dcgan --steps 22000 --lr 5e-4 --batch 256 --ema 0.999,0.9995
+    # DCGAN: 28,000 steps, batch 256; EMA 0.9995 shipped: FID 82.0 (2.93x the floor), KID 78 +- 23,
+    # precision 0.73, recall 0.86, no near copies (G itself 83.4, EMA 0.999 82.4); 4,748 s
+    OMP_NUM_THREADS=1 python tools/make_gan_weights.py --which dcgan --steps 28000 --lr 5e-4 --batch 256 --ema 0.999,0.9995 \
+        --checkpoint ck.pt   # then: --ship-checkpoint ck.pt (the same scores)
 
-Measured on the way (same protocol; FID of G / of its best EMA): the DCGAN at batch 64 and lr 5e-4
-scored 212 after 2,000 steps (lr 2e-4: 259), 154 after 8,000 and 142 / 136 after 14,000; at batch
-256 it scored 138 after 5,000 steps, 112 after 12,000, 89 after 20,000 and was still improving
-when the time ran out. SN + hinge (lr 2e-4, batch 64) scored 285 after 2,000 steps and 228 after
-4,000 (non-saturating: 212, 176). The unconditional DCGAN also draws the classes unevenly (after
-9,000 steps at batch 64 the judge counted 28 to 84 of each digit in 500); the same imbalance
-costs the cGAN 28 -> 70 FID.
+Measured on the way (quick score, first 500 test digits, floor 20.1; FID of G / of its best EMA):
+the DCGAN at batch 64 and lr 5e-4 scored 212 after 2,000 steps (lr 2e-4: 259), 154 after 8,000
+and 142 / 136 after 14,000; at batch 256 it scored 138 after 5,000 steps, 112 after 12,000, 89
+after 20,000, 84 after 22,000, 81.6 after 25,000 and 79.2 after 28,000 (about 1 FID per 1,000
+steps by then). Decaying both learning rates linearly to 0 from step 28,000 (to 35,000) made it
+worse, not better: 78.3 after 29,000, 79.9 after 30,000, 81.5 after 31,000, with D winning more
+(d_real 0.905 -> 0.929), so the shipped recipe keeps a constant rate. SN + hinge (lr 2e-4, batch 64)
+scored 285 after 2,000 steps and 228 after 4,000 (non-saturating: 212, 176). The unconditional
+DCGAN also draws the classes unevenly (after 9,000 steps at batch 64 the judge counted 28 to 84
+of each digit in 500); the same imbalance costs the cGAN 28 -> 70 FID.
 """
 from __future__ import annotations
 
