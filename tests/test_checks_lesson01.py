@@ -131,3 +131,68 @@ def test_conv_explorer_builds_and_draws_once():
     assert "(16, 16)" in w.children[1].value  # the shape line: (32 + 2 - 3) // 2 + 1 = 16
     w.children[0].children[1].value = 3  # stride slider: redraws
     assert "(11, 11)" in w.children[1].value
+
+
+# --------------------------------------------------------------------------------------------
+# conv2d_by_hand must be computed by hand: torch's own convolutions are refused (review M8)
+# --------------------------------------------------------------------------------------------
+
+def _via_f_conv2d(x, w, stride=1, padding=0):
+    return F.conv2d(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+
+
+def _via_torch_conv2d(x, w, stride=1, padding=0):
+    return torch.conv2d(x[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+
+
+def _via_layer(x, w, stride=1, padding=0):
+    layer = nn.Conv2d(1, 1, tuple(w.shape), stride=stride, padding=padding, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(w[None, None])
+    return layer(x[None, None])[0, 0].detach()
+
+
+def _via_im2col(x, w, stride=1, padding=0):
+    h = (x.shape[0] + 2 * padding - w.shape[0]) // stride + 1
+    wd = (x.shape[1] + 2 * padding - w.shape[1]) // stride + 1
+    return (w.reshape(1, -1) @ F.unfold(x[None, None], tuple(w.shape), padding=padding, stride=stride)).reshape(h, wd)
+
+
+@pytest.mark.parametrize("fn, name", [(_via_f_conv2d, "F.conv2d"), (_via_torch_conv2d, "torch.conv2d"),
+                                      (_via_layer, "F.conv2d"), (_via_im2col, "F.unfold")])
+def test_conv2d_by_hand_refuses_torchs_own_convolution(fn, name):
+    r = check_conv2d_by_hand(fn)
+    assert not r and f"use loops and sums, not {name}" in r.message and "Traceback" not in r.message
+
+
+def test_torchs_convolutions_are_restored_after_the_check():
+    before = (F.conv2d, torch.conv2d, F.unfold)
+    check_conv2d_by_hand(_via_f_conv2d)
+    check_conv2d_by_hand(conv2d_loops)
+    assert (F.conv2d, torch.conv2d, F.unfold) == before
+    assert nn.Conv2d(1, 1, 3)(torch.zeros(1, 1, 5, 5)).shape == (1, 1, 3, 3)
+
+
+def test_conv2d_by_hand_accepts_correct_answers_written_differently():
+    def windows(x, w, stride=1, padding=0):  # Tensor.unfold: a strided view of the windows, then multiply and sum
+        x = F.pad(x, (padding,) * 4)
+        return (x.unfold(0, w.shape[0], stride).unfold(1, w.shape[1], stride) * w).sum((-1, -2))
+
+    def in_numpy(x, w, stride=1, padding=0):  # NumPy loops, returning an ndarray of float64
+        x, w = np.pad(x.numpy(), padding).astype(np.float64), w.numpy()
+        h, wd = (x.shape[0] - w.shape[0]) // stride + 1, (x.shape[1] - w.shape[1]) // stride + 1
+        return np.array([[(x[i * stride:i * stride + w.shape[0], j * stride:j * stride + w.shape[1]] * w).sum()
+                          for j in range(wd)] for i in range(h)])
+
+    assert check_conv2d_by_hand(windows) and check_conv2d_by_hand(in_numpy)
+
+
+def test_layer_shapes_accepts_a_function_that_builds_the_net_and_says_when_unanswered():
+    def make_net():
+        return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2))
+
+    def stub():
+        raise NotImplementedError()
+
+    assert check_layer_shapes(make_net)
+    assert "Not answered" in check_layer_shapes(stub).message

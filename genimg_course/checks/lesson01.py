@@ -1,6 +1,7 @@
 """Checks for lesson 01 (CNN basics). Each runs in well under a second on a CPU.
 
-* :func:`check_conv2d_by_hand` — a 2-D cross-correlation with stride and padding, by loops.
+* :func:`check_conv2d_by_hand` — a 2-D cross-correlation with stride and padding, by loops
+  (torch's own convolutions are switched off while it runs).
 * :func:`check_conv_output_size` — ``floor((n + 2p - k) / s) + 1``.
 * :func:`check_conv_params` — weights and biases of a ``Conv2d``.
 * :func:`check_layer_shapes` — a ``Sequential`` that maps ``(B, 1, 28, 28)`` to ``(B, 64, 7, 7)``.
@@ -85,10 +86,64 @@ def _to_tensor(out: Any, what: str) -> torch.Tensor:
     raise Wrong(f"{what} should return a tensor (or NumPy array), got {type(out).__name__}")
 
 
+class _LibraryConvUsed(Exception):
+    """Raised inside the learner's ``conv2d_by_hand`` when it calls one of torch's own convolutions."""
+
+
+# torch's ready-made convolutions (and im2col): what exercise 1 asks the learner to write instead.
+# ``Tensor.unfold`` (a strided view of windows) stays allowed: with it the learner still multiplies
+# each window by the kernel and sums.
+_LIBRARY_CONVS = [
+    (torch.nn.functional, "conv2d", "F.conv2d"), (torch, "conv2d", "torch.conv2d"),
+    (torch.nn.functional, "conv1d", "F.conv1d"), (torch, "conv1d", "torch.conv1d"),
+    (torch.nn.functional, "conv3d", "F.conv3d"), (torch, "conv3d", "torch.conv3d"),
+    (torch.nn.functional, "conv_transpose2d", "F.conv_transpose2d"),
+    (torch, "conv_transpose2d", "torch.conv_transpose2d"), (torch, "convolution", "torch.convolution"),
+    (torch.nn.functional, "unfold", "F.unfold"),
+]
+
+
+class _NoLibraryConv:
+    """While active, calling any of torch's convolutions raises :class:`_LibraryConvUsed` naming it
+    (``nn.Conv2d`` included: its forward calls ``F.conv2d``). Restores them on exit, always."""
+
+    def __enter__(self) -> "_NoLibraryConv":
+        self.saved = [(mod, attr, getattr(mod, attr)) for mod, attr, _ in _LIBRARY_CONVS if hasattr(mod, attr)]
+        for mod, attr, name in _LIBRARY_CONVS:
+            if hasattr(mod, attr):
+                setattr(mod, attr, self._refuse(name))
+        return self
+
+    @staticmethod
+    def _refuse(name: str) -> Callable[..., Any]:
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            raise _LibraryConvUsed(name)
+        return refused
+
+    def __exit__(self, *exc: Any) -> None:
+        for mod, attr, fn in self.saved:
+            setattr(mod, attr, fn)
+
+
+def _call_by_hand(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """The learner's answer, run with torch's convolutions switched off."""
+    try:
+        with _NoLibraryConv():
+            return fn(*args, **kwargs)
+    except _LibraryConvUsed as used:
+        name = str(used)
+        what = ("torch's im2col, which cuts out the windows for you" if "unfold" in name else
+                "torch's own convolution; an nn.Conv2d layer calls it too")
+        raise Wrong(f"use loops and sums, not {name}: your conv2d_by_hand calls {name} ({what}), and the exercise "
+                    "is to compute the convolution yourself. Loop over the output positions, cut out each window by "
+                    "slicing and sum window * w (F.pad for the padding is fine)") from None
+
+
 @check
 def check_conv2d_by_hand(fn: Callable[..., Any]) -> str:
     """``fn(x, w, stride=1, padding=0)`` on a 2-D image ``x (H, W)`` and kernel ``w (kh, kw)``
-    must equal ``F.conv2d`` (a cross-correlation) with zero padding."""
+    must equal ``F.conv2d`` (a cross-correlation) with zero padding, computed without torch's
+    convolutions (``F.conv2d``, ``nn.Conv2d``, ``F.unfold`` … are refused with a hint)."""
     expect_signature(fn, "conv2d_by_hand", "(x, w, stride=1, padding=0)", torch.zeros(3, 3), torch.zeros(3, 3), stride=1, padding=0)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(9, 8, generator=g)
@@ -98,7 +153,7 @@ def check_conv2d_by_hand(fn: Callable[..., Any]) -> str:
     for xi, wi, s, p in cases:
         case = f"x {tuple(xi.shape)}, w {tuple(wi.shape)}, stride={s}, padding={p}"
         expected = F.conv2d(xi[None, None], wi[None, None], stride=s, padding=p)[0, 0]
-        got = _to_tensor(fn(xi.clone(), wi.clone(), stride=s, padding=p), "conv2d_by_hand")
+        got = _to_tensor(_call_by_hand(fn, xi.clone(), wi.clone(), stride=s, padding=p), "conv2d_by_hand")
         if got.shape != expected.shape:
             raise Wrong(f"for {case} expected an output of shape {tuple(expected.shape)}, got {tuple(got.shape)}: "
                         "each side is (n + 2p - k) // s + 1; pad both sides and step the window by the stride")
@@ -116,7 +171,7 @@ def check_conv2d_by_hand(fn: Callable[..., Any]) -> str:
         raise Wrong(f"for {case} out[{i}, {j}] should be {float(expected[i, j]):.4f}, got {float(got[i, j]):.4f} "
                     f"(max abs difference {float(bad.max()):.3g}): the window for out[i, j] starts at "
                     "row i*stride, column j*stride of the zero-padded image")
-    return "conv2d_by_hand agrees with F.conv2d (stride 1–3, padding 0–2, square and rectangular kernels)"
+    return "conv2d_by_hand agrees with F.conv2d (stride 1–3, padding 0–2, square and rectangular kernels), computed by hand"
 
 
 @check
