@@ -1,7 +1,7 @@
 """Does reusing D's fakes for G's update cost quality? Lesson 03's DCGAN trained both ways.
 
 ``GANTask(reuse_fakes=True)`` (the default) lets G's update score the fakes D was just trained
-on, as the DCGAN authors' code and pytorch/examples do; ``reuse_fakes=False`` draws fresh codes
+on, as pytorch/examples' DCGAN does (Radford's Theano code alternates G and D minibatches with fresh noise; dcgan.torch reuses D's scores from before its update); ``reuse_fakes=False`` draws fresh codes
 for G's update (Goodfellow et al.'s Algorithm 1) and runs G forward once more per step. This
 trains lesson 03's DCGAN (latent 64, 28x28, Adam 5e-4 / (0.5, 0.999)) both ways for the same
 number of steps, for several seeds, on the offline digits, and scores each at a few points of the
