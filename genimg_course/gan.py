@@ -156,13 +156,17 @@ class GANTask:
 
     ``loss``: ``"nonsaturating"`` (default), ``"saturating"`` (the original minimax G loss, to see
     why it fails), ``"wgan-gp"`` (Wasserstein critic + gradient penalty of weight ``gp_weight``;
-    use ``n_critic=5`` and a D without BatchNorm) or ``"hinge"``. Batches are ``x`` or ``(x, y)``;
+    use ``n_critic=5`` and a D without BatchNorm; ``penalty`` replaces :func:`gradient_penalty`, e.g.
+    by a learner's own, with the same ``(critic, real, fake)`` call) or ``"hinge"``. Batches are ``x`` or ``(x, y)``;
     with a conditional G (``G.num_classes``) the labels ``y`` condition both networks.
 
-    ``reuse_fakes=True`` (default) lets G's update score the fakes D was just trained on (the
-    same codes ``z``, as the DCGAN authors' code and pytorch/examples do), so G runs forward once
-    per step; ``False`` draws fresh codes for G's update, as in Goodfellow et al.'s Algorithm 1,
-    at the cost of a second forward pass through G. Either way G's backward pass stops at G's own
+    ``reuse_fakes=True`` (default) lets the just-updated D score again the fakes it was just
+    trained on (the same codes ``z``, as pytorch/examples' DCGAN does), so G runs forward once per
+    step; ``False`` draws fresh codes for G's update, as in Goodfellow et al.'s Algorithm 1, at the
+    cost of a second forward pass through G (lesson 02's ``gan_step`` exercise is checked against
+    it). Other implementations differ again: Chintala's dcgan.torch reuses the scores D gave those
+    fakes *before* its update, and Radford's Theano code (Newmu/dcgan_code) updates either G or D
+    on each minibatch, each time with fresh noise. With either setting G's backward pass stops at G's own
     weights (``StepContext.update`` computes gradients for the optimiser's parameters only): D's
     weight gradients there would be thrown away, so they are never computed.
 
@@ -172,8 +176,15 @@ class GANTask:
 
     def __init__(self, G: nn.Module, D: nn.Module, loss: str = "nonsaturating", lr_g: float = 2e-4,
                  lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
-                 gp_weight: float = 10.0, latent_dim: int | None = None, reuse_fakes: bool = True) -> None:
+                 gp_weight: float = 10.0, latent_dim: int | None = None, reuse_fakes: bool = True,
+                 penalty: Callable[..., torch.Tensor] | None = None) -> None:
         check_module("G", G, "GANTask")
+        if penalty is not None and not callable(penalty):
+            raise TypeError(f"penalty must be a function (critic, real, fake) -> a 0-dim tensor, like gradient_penalty, "
+                            f"got {describe(penalty)}")
+        if penalty is not None and loss != "wgan-gp":
+            raise ValueError(f"penalty is WGAN-GP's gradient penalty: it needs loss='wgan-gp', got loss={loss!r}")
+        self.penalty = penalty or gradient_penalty
         check_module("D", D, "GANTask")
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}: expected one of {sorted(LOSSES)}")
@@ -275,7 +286,7 @@ class GANTask:
                 fake_out = D(fake.detach(), y).float()  # detach: D's update must not reach G
             d_loss = self.d_loss_fn(real_out, fake_out)
             if self.loss == "wgan-gp":
-                d_loss = d_loss + self.gp_weight * gradient_penalty(lambda t: D(t, y), x, fake.float())
+                d_loss = d_loss + self.gp_weight * self.penalty(lambda t: D(t, y), x, fake.float())
             grad_d = ctx.update(d_loss, self.optimizers["D"], grad_norm=True)
         with ctx.autocast():
             if not self.reuse_fakes:

@@ -81,6 +81,20 @@ def test_gan_race_runs(tmp_path):
     assert list(tmp_path.glob("*.json"))
 
 
+def test_adam_beta1_dry_run_trains_the_toy_recipes_and_writes_its_table(tmp_path):
+    proc = run("adam_beta1.py", tmp_path)
+    result = json.loads((tmp_path / "adam_beta1.json").read_text())
+    assert [(r["recipe"], r["beta1"]) for r in result["rows"]] == [("sn_hinge", 0.0), ("sn_hinge", 0.5)]
+    assert all(0 <= r["modes"] <= 8 and 0 <= r["quality"] <= 1 and r["steps"] == 20 for r in result["rows"])
+    assert "| sn_hinge | 0.5 |" in (tmp_path / "adam_beta1.md").read_text() and "| sn_hinge | 0.5 |" in proc.stdout
+
+
+def test_adam_beta1_names_a_bad_setting(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "adam_beta1.py"), "--betas1", "0,1.5", "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--betas1: expected numbers in [0, 1), got '0,1.5'" in proc.stderr
+
+
 def test_gan_reuse_trains_both_ways_and_scores_them(tmp_path):
     run("gan_reuse.py", tmp_path)
     result = json.loads((tmp_path / "gan_reuse.json").read_text())
@@ -112,3 +126,19 @@ def test_step_traffic_names_a_bad_setting(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_traffic.py"), "--reference", "nowhere.py",
                            "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "got 'nowhere.py' (no such file)" in proc.stderr
+
+
+def test_gan_toy_claims_dry_run_trains_every_setting_and_writes_its_table(tmp_path):
+    proc = run("gan_toy_claims.py", tmp_path)
+    result = json.loads((tmp_path / "gan_toy_claims.json").read_text())
+    assert result["info"]["tiny"] and result["info"]["seeds"] == [1]
+    assert [r["setting"] for r in result["rows"]] == ["slow D (lr_d = lr_g / 10)", "balanced (lr_d = lr_g)",
+                                                      "slow D, n_critic = 10", "slow D, spectral norm", "both lr 1e-4"]
+    assert all(0 <= r["modes"] <= 8 and isinstance(r["holds"], bool) for r in result["rows"])
+    assert "claim (held in)" in proc.stdout
+
+
+def test_gan_toy_claims_names_a_bad_setting(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gan_toy_claims.py"), "--only", "nothing",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--only 'nothing' matches none of the settings" in proc.stderr

@@ -616,3 +616,25 @@ def test_shipped_generators_load_with_their_measurements(name, classes):
     y = torch.arange(4) if classes else None
     x = generate(G, 4, y=y, seed=0)
     assert x.shape == (4, 1, 28, 28) and x.min() >= -1 and x.max() <= 1
+
+
+def test_gantask_penalty_replaces_the_gradient_penalty_and_is_checked():
+    import pytest as _pytest
+    from genimg_course.gan import GANTask, gradient_penalty
+    from genimg_course.models import MLPDiscriminator, MLPGenerator
+    from genimg_course.train import StepContext
+
+    calls = []
+
+    def mine(critic, real, fake):
+        calls.append(real.shape)
+        return gradient_penalty(critic, real, fake)
+
+    torch.manual_seed(0)
+    task = GANTask(MLPGenerator(), MLPDiscriminator(), loss="wgan-gp", n_critic=2, penalty=mine)
+    task.step(torch.randn(16, 2), StepContext(torch.device("cpu"), None))
+    assert calls == [torch.Size([16, 2])] * 2  # once per critic step
+    with _pytest.raises(TypeError, match="penalty must be a function"):
+        GANTask(MLPGenerator(), MLPDiscriminator(), loss="wgan-gp", penalty=3)
+    with _pytest.raises(ValueError, match="needs loss='wgan-gp'"):
+        GANTask(MLPGenerator(), MLPDiscriminator(), loss="hinge", penalty=mine)

@@ -63,7 +63,7 @@ def test_lesson01_has_at_least_four_exercises() -> None:
 
 def test_gan_lessons_have_at_least_five_exercises() -> None:
     count = 0
-    for stem in ("02_gan_basics", "03_dcgan", "04_stable_gans"):
+    for stem in ("02_gan_basics", "03_dcgan", "04_stable_gans", "04b_conditional_gan"):
         nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
         count += sum(c.source.count(BEGIN_SOLUTION) for c in _code(nb))
     assert count >= 5

@@ -1,9 +1,11 @@
-"""Checks for lesson 04 (stabilising GANs, conditional GANs). Each runs in well under a second on a CPU.
+"""Checks for lesson 04 (stabilising GANs). Each runs in well under a second on a CPU.
 
 * :func:`check_gradient_penalty` — WGAN-GP's ``E[(||∇D(x̂)||₂ − 1)²]`` on fixed tensors, compared with
   :func:`genimg_course.gan.gradient_penalty` at the same ``eps``; names the usual slips.
 * :func:`check_hinge_d_loss` — ``E[max(0, 1 − D(x))] + E[max(0, 1 + D(G(z)))]`` on fixed scores.
 * :func:`check_zero_gradient` — predict which loss gives (almost) zero gradient where; verified by autograd.
+
+Lesson 04b's checks (the conditional GAN) live in :mod:`.lesson04b`.
 """
 from __future__ import annotations
 

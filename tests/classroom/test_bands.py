@@ -233,7 +233,7 @@ REVIEW_H3 = {
     **{("04_stable_gans", "smoke", f"toy_modes_{r}"): (0, 8) for r in ("nonsaturating", "wgan_gp", "sn_hinge")},
     **{("04_stable_gans", "smoke", f"toy_quality_{r}"): (0, 1) for r in ("nonsaturating", "wgan_gp", "sn_hinge")},
     **{("04_stable_gans", "smoke", f"image_steps_{r}"): (1, 1e5) for r in ("nonsaturating", "wgan_gp", "sn_hinge")},
-    ("04_stable_gans", "smoke", "cgan_live_class_accuracy"): (0, 1),
+    ("04b_conditional_gan", "smoke", "cgan_live_class_accuracy"): (0, 1),  # with the cGAN since 2026-12-02
     **{("05_vae", "smoke", f"{b}_active_dims"): (0, 16) for b in ("beta0.5", "beta1", "beta4")},
     ("05_vae", "smoke", "cvae_class_accuracy"): (0, 1),
     ("05_vae", "smoke", "ae_random_max_class_share"): (0.1, 1),
