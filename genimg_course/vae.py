@@ -24,7 +24,7 @@ from .models._checks import check_bool, check_int, check_module, check_positive_
 from .train import StepContext, adam, evaluating
 
 __all__ = ["reparameterize", "gaussian_kl", "bernoulli_nll", "check_unit_range", "binarize", "VAETask",
-           "AETask", "iwae_nll", "elbo_per_image", "kl_per_dim", "encode_mean"]
+           "AETask", "vae_step", "iwae_nll", "elbo_per_image", "kl_per_dim", "encode_mean"]
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -191,6 +191,26 @@ class AETask(VAETask):
         logits, _ = self.model(x, y)
         recon = bernoulli_nll(logits, x, check=False).mean()
         return {"loss": recon, "recon": recon}
+
+
+def vae_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor | None = None,
+             beta: float = 1.0) -> float:
+    """One plain training step on a batch ``x`` of images in {0, 1} (already binarised), written out:
+    encode, reparameterise (one ``eps ~ N(0, I)`` from the global generator), decode, the negative ELBO
+    (BCE with logits summed over the pixels, plus ``beta`` times the Gaussian KL summed over the code,
+    both averaged over the batch — :meth:`VAETask.losses`), then ``zero_grad``, ``backward``, ``step``.
+    Returns the loss as a float. Lesson 05's exercise and its check use it; :class:`VAETask` is the
+    same loss inside :func:`genimg_course.train.fit` (autocast, gradient clipping, logging)."""
+    mu, logvar = model.encode(x, y)
+    z = reparameterize(mu, logvar)
+    logits = model.decode(z, y)
+    recon = bernoulli_nll(logits, x, check=False).mean()
+    kl = gaussian_kl(mu.float(), logvar.float()).sum(1).mean()
+    loss = recon + beta * kl
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
 
 
 def _batches(x: torch.Tensor, y: torch.Tensor | None, batch_size: int):

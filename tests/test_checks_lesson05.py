@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from genimg_course import vae
 from genimg_course.checks import lesson05
 from genimg_course.checks.lesson05 import (BETA_QUESTIONS, check_beta_reading, check_elbo, check_gaussian_kl,
-                                           check_log_mean_exp, check_reparameterize)
+                                           check_log_mean_exp, check_reparameterize, check_vae_step)
 
 # ---------------------------------------------------------------- right answers
 
@@ -424,7 +424,8 @@ def test_beta_answers_left_as_ellipsis_are_not_answered():
 
 # ---------------------------------------------------------------- unanswered, broken, wrong types
 
-ALL_CHECKS = [check_reparameterize, check_gaussian_kl, check_elbo, check_log_mean_exp, check_beta_reading]
+ALL_CHECKS = [check_reparameterize, check_gaussian_kl, check_elbo, check_vae_step, check_log_mean_exp,
+              check_beta_reading]
 
 
 @pytest.mark.parametrize("chk", ALL_CHECKS)
@@ -457,3 +458,124 @@ def test_a_learners_crash_is_reported_in_one_line(chk, capsys):
     out = capsys.readouterr().out
     assert not r and r.message.startswith("✗ Your code raised ZeroDivisionError")
     assert "Traceback" not in out and out.count("\n") == 1
+
+
+# ---------------------------------------------------------------- the VAE training step
+
+
+def vae_step(model, opt, x, slip=""):
+    """The exercise's answer, or the same step with one named slip."""
+    if slip not in ("no_zero_grad", "zero_grad_after_step"):
+        opt.zero_grad()
+    if slip == "binarise":
+        x = torch.bernoulli(x)
+    mu, logvar = model.encode(x)
+    eps = torch.randn_like(mu)
+    z = {"z_mu": mu, "detached": (mu + torch.exp(0.5 * logvar) * eps).detach(),
+         "variance": mu + logvar.exp() * eps}.get(slip, mu + torch.exp(0.5 * logvar) * eps)
+    logits = model.decode(z)
+    if slip == "sigmoid":
+        logits = torch.sigmoid(logits)
+    per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1)
+    recon = per_pixel.mean(1) if slip == "pixel_mean" else per_pixel.sum(1)
+    kl = gaussian_kl(mu, logvar)
+    kl = kl.mean(1) if slip == "kl_mean_dims" else kl.sum(1)
+    loss = {"kl_sign": lambda: (recon - kl).mean(), "no_kl": lambda: recon.mean(),
+            "batch_sum": lambda: (recon + kl).sum(), "elbo_ascent": lambda: -(recon + kl).mean(),
+            "default_mean": lambda: F.binary_cross_entropy_with_logits(logits, x) + kl.mean(),
+            }.get(slip, lambda: (recon + kl).mean())()
+    loss.backward()
+    if slip != "no_step":
+        opt.step()
+    if slip == "zero_grad_after_step":
+        opt.zero_grad()
+    return {"none": None, "elbo": -loss.item(), "tuple": (loss, recon, kl), "per_image": recon + kl,
+            "item": loss.item()}.get(slip, loss)
+
+
+def test_vae_step_right_answers_pass_written_in_several_ways():
+    assert check_vae_step(vae_step)
+    assert check_vae_step(vae.vae_step)
+    assert check_vae_step(lambda m, o, x: vae_step(m, o, x, "item"))  # a float instead of a tensor
+
+    def with_forward_and_probabilities(model, opt, x):  # model(x) samples z itself; BCE on probabilities
+        opt.zero_grad(set_to_none=True)
+        logits, mu, logvar, _ = model(x)
+        recon = F.binary_cross_entropy(torch.sigmoid(logits), x, reduction="sum") / x.shape[0]
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / x.shape[0]
+        (recon + kl).backward()
+        opt.step()
+        return (recon + kl).detach()
+
+    assert check_vae_step(with_forward_and_probabilities)
+
+    def with_package_reparameterize(model, opt, x):
+        mu, logvar = model.encode(x)
+        logits = model.decode(vae.reparameterize(mu, logvar))
+        loss = (vae.bernoulli_nll(logits, x) + vae.gaussian_kl(mu, logvar).sum(1)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    assert check_vae_step(with_package_reparameterize)
+
+
+@pytest.mark.parametrize("slip, phrase", [
+    ("no_zero_grad", "without opt.zero_grad() before it"),
+    ("zero_grad_after_step", "zero the gradients *after* opt.step()"),
+    ("kl_sign", "the KL enters with the wrong sign"),
+    ("elbo_ascent", "you minimised the ELBO instead of maximising it"),
+    ("pixel_mean", "averaged over the 784 pixels instead of summed"),
+    ("default_mean", "averaged over the 784 pixels instead of summed"),
+    ("kl_mean_dims", "the KL is averaged over the code's dimensions"),
+    ("no_kl", "the KL term is missing"),
+    ("batch_sum", "you summed over the batch"),
+    ("z_mu", "you decoded z = mu, without sampling"),
+    ("detached", "no reconstruction gradient reaches the encoder"),
+    ("variance", "you scaled eps by exp(logvar), the variance"),
+    ("sigmoid", "you applied a sigmoid before binary_cross_entropy_with_logits"),
+    ("binarise", "you binarised x inside the step"),
+    ("no_step", "opt.step() is missing"),
+    ("none", "vae_step returned None"),
+    ("elbo", "you returned"),
+    ("tuple", "return the loss alone"),
+    ("per_image", "return the batch's loss, one number"),
+])
+def test_vae_step_slips_get_their_hint(slip, phrase, capsys):
+    r = check_vae_step(lambda m, o, x: vae_step(m, o, x, slip))
+    assert not r and phrase in r.message, r.message
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_vae_step_z_mu_is_caught_through_the_logvar_heads_gradient():
+    """With z = mu the reconstruction never reaches logvar: the logvar head moves by the KL's gradient only."""
+    model, x, stale = lesson05._step_problem()
+    right, _ = lesson05._simulated_step(model, x, stale)
+    z_mu, _ = lesson05._simulated_step(model, x, stale, "z_mu")
+    assert float((right["logvar_head.weight"] - z_mu["logvar_head.weight"]).abs().max()) > 1e-4
+
+
+def test_vae_step_unanswered_a_crash_and_a_non_function(capsys):
+    def stub(model, opt, x):
+        raise NotImplementedError()
+
+    assert "Not answered" in check_vae_step(stub).message
+    assert "Not answered" in check_vae_step().message
+    r = check_vae_step(lambda m, o, x: 1 / 0)
+    assert not r and r.message.startswith("✗ Your code raised ZeroDivisionError")
+    assert "vae_step must accept (model, opt, x)" in check_vae_step(lambda m, x: 0).message
+    assert "expected a function" in check_vae_step(3).message
+    assert "Traceback" not in capsys.readouterr().out
+
+
+def test_the_packages_vae_step_is_the_tasks_loss():
+    """genimg_course.vae.vae_step minimises what VAETask.losses computes, on the same eps."""
+    torch.manual_seed(0)
+    model = lesson05._TinyVAE()
+    x = torch.bernoulli(torch.full((4, 1, 28, 28), 0.3))
+    torch.manual_seed(5)
+    want = float(vae.VAETask(model, binarize=False).losses(x, None)["loss"].detach())
+    torch.manual_seed(5)
+    got = vae.vae_step(model, torch.optim.SGD(model.parameters(), lr=0.0), x)
+    assert math.isclose(got, want, rel_tol=1e-5)

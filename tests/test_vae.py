@@ -218,3 +218,18 @@ def test_binarize_with_a_seed_is_a_fixed_draw():
     x = torch.rand(3, 1, 28, 28)
     a, b = binarize(x, seed=3), binarize(x, seed=3)
     assert torch.equal(a, b) and set(a.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_vae_step_is_the_tasks_loss_and_lowers_it():
+    """vae.vae_step (lesson 05's exercise, written out) returns VAETask's loss on the same eps and trains."""
+    from genimg_course.vae import vae_step
+    torch.manual_seed(0)
+    model = MLPVAE(latent_dim=4, hidden=32)
+    x = torch.bernoulli(torch.full((16, 1, 28, 28), 0.2))
+    torch.manual_seed(1)
+    want = float(VAETask(model, binarize=False).losses(x, None)["loss"].detach())
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    torch.manual_seed(1)
+    losses = [vae_step(model, opt, x) for _ in range(30)]
+    assert isinstance(losses[0], float) and math.isclose(losses[0], want, rel_tol=1e-5)
+    assert losses[-1] < 0.8 * losses[0]

@@ -6,6 +6,9 @@
   :func:`genimg_course.vae.gaussian_kl` and with a Monte Carlo estimate.
 * :func:`check_elbo` — the per-image ELBO ``−BCE(logits, x) summed over pixels − KL summed over
   dimensions``, compared with :func:`genimg_course.vae.bernoulli_nll` and ``gaussian_kl``.
+* :func:`check_vae_step` — one training step of the negative ELBO (encode, reparameterise, decode,
+  loss, ``zero_grad``, ``backward``, ``step``) on a tiny seeded VAE with SGD, compared with
+  :func:`genimg_course.vae.vae_step`: the weights after the step and the returned loss.
 * :func:`check_log_mean_exp` — ``log((1/K) Σ_k exp(log_w))`` per row, stable for log-weights of
   ±1000 (the core of :func:`genimg_course.vae.iwae_nll`).
 * :func:`check_beta_reading` — which β of the lesson's sweep gave the sharpest reconstructions,
@@ -22,8 +25,8 @@ import torch.nn.functional as F
 from ..vae import bernoulli_nll, gaussian_kl, reparameterize
 from . import Wrong, check, close, expect_signature
 
-__all__ = ["check_reparameterize", "check_gaussian_kl", "check_elbo", "check_log_mean_exp", "check_beta_reading",
-           "BETA_QUESTIONS"]
+__all__ = ["check_reparameterize", "check_gaussian_kl", "check_elbo", "check_vae_step", "check_log_mean_exp",
+           "check_beta_reading", "BETA_QUESTIONS"]
 
 # ---------------------------------------------------------------- helpers
 
@@ -539,7 +542,7 @@ def check_beta_reading(answers: Any, results: Any = None) -> str:
     if a not in right:
         r = right[0]
         wrong.append(f"most_collapsed: β = {a:g} keeps {res[a]['active_dims']:g} active dimensions, but β = {r:g} only "
-                     f"{res[r]['active_dims']:g}: a collapsed dimension has KL ≈ 0, the encoder outputs the prior "
+                     f"{res[r]['active_dims']:g}: an inactive dimension has KL ≈ 0, the encoder outputs the prior "
                      "there and the decoder ignores it")
     if wrong:
         raise Wrong(f"{len(wrong)} of {len(BETA_QUESTIONS)} wrong. " + " | ".join(wrong))
@@ -547,3 +550,220 @@ def check_beta_reading(answers: Any, results: Any = None) -> str:
                       f"{res[b]['active_dims']:g} active dims" for b in betas)
     return (f"all three right ({table}). β weighs the rate against the reconstruction: a larger β buys a code "
             "closer to the prior at the price of blurrier reconstructions")
+
+
+# ---------------------------------------------------------------- 6. the VAE training step
+
+
+class _TinyVAE(torch.nn.Module):
+    """A VAE small enough for a check (784 → 24 → 3-d code → 24 → 784), with ConvVAE's interface:
+    ``encode(x, y) → (mu, logvar)``, ``decode(z, y) → logits``, ``forward(x, y) → (logits, mu, logvar, z)``."""
+
+    def __init__(self, latent_dim: int = 3, hidden: int = 24) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes = latent_dim, None
+        self.enc = torch.nn.Linear(784, hidden)
+        self.mu_head = torch.nn.Linear(hidden, latent_dim)
+        self.logvar_head = torch.nn.Linear(hidden, latent_dim)
+        self.dec = torch.nn.Linear(latent_dim, hidden)
+        self.out = torch.nn.Linear(hidden, 784)
+
+    def encode(self, x: torch.Tensor, y: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.tanh(self.enc(x.flatten(1)))
+        return self.mu_head(h), self.logvar_head(h)
+
+    def decode(self, z: torch.Tensor, y: Any = None) -> torch.Tensor:
+        return self.out(torch.tanh(self.dec(z))).view(-1, 1, 28, 28)
+
+    def forward(self, x: torch.Tensor, y: Any = None):
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        return self.decode(z), mu, logvar, z
+
+
+_STEP_SEED = 11  # the seed the check sets before each step: the same eps for yours and the reference
+_STEP_LR = 1e-3  # plain SGD, so that the update is the gradient itself (Adam's first step is about lr * sign(g))
+
+
+def _step_problem() -> tuple[_TinyVAE, torch.Tensor, dict[str, torch.Tensor]]:
+    """A seeded tiny VAE, a batch of 8 binary images and, per parameter, stale gradients (as a previous
+    step leaves them) of the size of a real gradient."""
+    g = torch.Generator().manual_seed(7)
+    torch.manual_seed(3)
+    model = _TinyVAE()
+    with torch.no_grad():
+        model.logvar_head.bias.fill_(-1.0)  # sigma ≈ 0.6: the sampling noise matters, as in a trained VAE
+    x = torch.bernoulli(torch.full((8, 1, 28, 28), 0.25), generator=g)
+    stale = {n: torch.randn(p.shape, generator=g) * 5.0 for n, p in model.named_parameters()}
+    return model, x, stale
+
+
+def _fresh(model: _TinyVAE, stale: dict[str, torch.Tensor]) -> tuple[_TinyVAE, torch.optim.Optimizer]:
+    import copy
+    m = copy.deepcopy(model)
+    for n, p in m.named_parameters():
+        p.grad = stale[n].clone()
+    return m, torch.optim.SGD(m.parameters(), lr=_STEP_LR)
+
+
+def _bce(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def _simulated_step(model: _TinyVAE, x: torch.Tensor, stale: dict[str, torch.Tensor], slip: str = "") -> tuple[
+        dict[str, torch.Tensor], float]:
+    """One step the right way (``slip=""``) or with one named slip: (parameters after, returned loss)."""
+    m, opt = _fresh(model, stale)
+    torch.manual_seed(_STEP_SEED)
+    xb = torch.bernoulli(x) if slip == "binarise" else x
+    mu, logvar = m.encode(xb)
+    eps = torch.randn_like(mu)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    if slip == "z_mu":
+        z = mu
+    elif slip == "z_detached":
+        z = z.detach()
+    elif slip == "var_not_std":
+        z = mu + torch.exp(logvar) * eps
+    logits = m.decode(z)
+    recon = _bce(torch.sigmoid(logits) if slip == "sigmoid" else logits, xb)
+    kl = gaussian_kl(mu, logvar)
+    kl_img = kl.mean(1) if slip == "kl_mean_dims" else kl.sum(1)
+    if slip == "pixel_mean":
+        recon = recon / 784
+    if slip == "pixel_mean_all":
+        recon, kl_img = recon / 784, kl.mean(1)
+    if slip == "kl_sign":
+        loss = (recon - kl_img).mean()
+    elif slip == "no_kl":
+        loss = recon.mean()
+    elif slip == "batch_sum":
+        loss = (recon + kl_img).sum()
+    elif slip == "kl_batch_sum":
+        loss = recon.mean() + kl_img.sum()
+    elif slip == "elbo_ascent":
+        loss = -(recon + kl_img).mean()
+    else:
+        loss = (recon + kl_img).mean()
+    if slip != "no_zero_grad":
+        opt.zero_grad()
+    loss.backward()
+    if slip != "no_step":
+        opt.step()
+    return {n: p.detach().clone() for n, p in m.named_parameters()}, float(loss.detach())
+
+
+_STEP_SLIPS = [
+    ("no_zero_grad", "the update contains the stale gradients the optimiser arrived with: loss.backward() *adds* "
+                     "to .grad, so without opt.zero_grad() before it each step also repeats the previous steps' "
+                     "gradients (gradient accumulation). Call opt.zero_grad() first"),
+    ("kl_sign", "the KL enters with the wrong sign: the loss is the negative ELBO, reconstruction + KL "
+                "(you subtracted the KL, which rewards codes far from the prior)"),
+    ("elbo_ascent", "you minimised the ELBO instead of maximising it: the loss to minimise is -ELBO = "
+                    "reconstruction + KL, both positive"),
+    ("pixel_mean", "the reconstruction term is averaged over the 784 pixels instead of summed: -log p(x|z) is a "
+                   "sum over pixels (use reduction='none', then .flatten(1).sum(1)); the mean makes the KL 784× "
+                   "too heavy"),
+    ("pixel_mean_all", "you averaged over the pixels and the code dimensions (F.binary_cross_entropy_with_logits's "
+                       "default reduction='mean'): sum the cross-entropy over the 784 pixels and the KL over the "
+                       "code's dimensions, then average over the batch"),
+    ("kl_mean_dims", "the KL is averaged over the code's dimensions: the KL of the code is the *sum* over its "
+                     "dimensions, .sum(1)"),
+    ("no_kl", "the KL term is missing: that trains an autoencoder with noise, not a VAE; loss = reconstruction + KL"),
+    ("batch_sum", "you summed over the batch: average the per-image loss over the batch, (recon + kl).mean()"),
+    ("kl_batch_sum", "the KL is summed over the batch as well as the dimensions: sum over the dimensions "
+                     "(.sum(1)), then average over the batch like the reconstruction"),
+    ("z_mu", "you decoded z = mu, without sampling: the encoder's logvar head then gets gradient from the KL "
+             "alone (the reconstruction never sees sigma, so nothing stops sigma from growing to 1). Sample "
+             "z = mu + exp(0.5 * logvar) * eps, eps = torch.randn_like(mu)"),
+    ("z_detached", "no reconstruction gradient reaches the encoder: z was detached (or drawn with torch.normal, "
+                   "which has no gradient). Use the reparameterisation trick, z = mu + exp(0.5 * logvar) * eps"),
+    ("var_not_std", "you scaled eps by exp(logvar), the variance: sigma = exp(0.5 * logvar)"),
+    ("sigmoid", "you applied a sigmoid before binary_cross_entropy_with_logits, which applies its own: pass "
+                "the decoder's logits as they are"),
+    ("binarise", "you binarised x inside the step: x arrives already binarised (the training loop draws the "
+                 "pixels), and the extra torch.bernoulli also shifts the random numbers eps is drawn from"),
+]
+
+
+def _as_loss(got: Any) -> float:
+    if got is None:
+        raise Wrong("vae_step returned None: end it with `return loss` (the loss it minimised, a number)")
+    if isinstance(got, (tuple, list, dict)):
+        raise Wrong(f"vae_step returned a {type(got).__name__}: return the loss alone (one number or a 0-d tensor)")
+    if hasattr(got, "numel") and hasattr(got, "item"):
+        if got.numel() != 1:
+            raise Wrong(f"vae_step returned a tensor of shape {tuple(got.shape)}: return the batch's loss, one "
+                        "number (the per-image losses averaged over the batch)")
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        raise Wrong(f"vae_step should return the loss, a number, got {type(got).__name__}")
+    if not math.isfinite(float(got)):
+        raise Wrong(f"vae_step returned {got}: the loss is not finite (a log of 0? use binary_cross_entropy_with_logits)")
+    return float(got)
+
+
+def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    return max(float((a[n].double() - b[n].double()).abs().max()) for n in a)
+
+
+@check
+def check_vae_step(fn: Callable[..., Any]) -> str:
+    """``fn(model, opt, x)`` must do one training step of the negative ELBO on the binary batch ``x``:
+    encode, reparameterise, decode, ``loss = (BCE-with-logits summed over pixels + Gaussian KL summed over
+    the code).mean()``, then ``opt.zero_grad()``, ``loss.backward()``, ``opt.step()``, and return the loss.
+    Checked by one seeded step on a tiny VAE with plain SGD against :func:`genimg_course.vae.vae_step`:
+    the same weights after the step and the same loss."""
+    model, x, stale = _step_problem()
+    expect_signature(fn, "vae_step", "(model, opt, x)", model, None, x)
+    init = {n: p.detach().clone() for n, p in model.named_parameters()}
+    mine, opt = _fresh(model, stale)
+    x_in = x.clone()
+    torch.manual_seed(_STEP_SEED)
+    got = fn(mine, opt, x_in)
+    if not torch.equal(x_in, x):
+        raise Wrong("your step changed x in place: compute on new tensors")
+    after = {n: p.detach().clone() for n, p in mine.named_parameters()}
+    want, want_loss = _simulated_step(model, x, stale)
+    # the package's own step, as a guard on the simulation above
+    ref, ref_opt = _fresh(model, stale)
+    torch.manual_seed(_STEP_SEED)
+    from ..vae import vae_step as package_step
+    pkg_loss = package_step(ref, ref_opt, x)
+    if not (_max_diff({n: p.detach() for n, p in ref.named_parameters()}, want) < 1e-6 and close(pkg_loss, want_loss)):
+        raise RuntimeError("check_vae_step's reference disagrees with genimg_course.vae.vae_step (a bug in the check)")
+    update = _max_diff(want, init)
+    tol = 1e-3 * update + 1e-7
+    if _max_diff(after, init) < 1e-9:
+        grads = [p.grad for p in mine.parameters()]
+        if all(g is None or not torch.any(g != 0) for g in grads):
+            raise Wrong("the weights did not move and the gradients are zero: either loss.backward() is missing "
+                        "or opt.zero_grad() came between backward() and opt.step(). Order: zero_grad, backward, step")
+        raise Wrong("the weights did not move: opt.step() is missing (backward only computes the gradients; "
+                    "the optimiser applies them)")
+    if _max_diff(after, want) > tol:
+        for slip, hint in _STEP_SLIPS:
+            params, _ = _simulated_step(model, x, stale, slip)
+            if _max_diff(after, params) <= tol:
+                if slip == "no_zero_grad" and all(p.grad is None or not torch.any(p.grad != 0) for p in mine.parameters()):
+                    hint = ("you zero the gradients *after* opt.step(), so this step applied the stale gradients the "
+                            "optimiser arrived with: call opt.zero_grad() before loss.backward()")
+                raise Wrong(hint)
+        lv = max(float((after[n] - want[n]).abs().max()) for n in ("logvar_head.weight", "logvar_head.bias"))
+        dec = max(float((after[n] - want[n]).abs().max()) for n in ("out.weight", "out.bias"))
+        where = "the decoder's" if dec > tol else ("the encoder's logvar head's" if lv > tol else "the encoder's")
+        raise Wrong(f"after one step {where} weights differ from the reference step's (largest difference "
+                    f"{_max_diff(after, want):.2g}, the update itself is {update:.2g}). Check each part: "
+                    "mu, logvar = model.encode(x); z = mu + exp(0.5 * logvar) * torch.randn_like(mu) (one draw); "
+                    "logits = model.decode(z); loss = (BCE with logits summed over pixels + KL summed over the "
+                    "code).mean(); opt.zero_grad(); loss.backward(); opt.step()")
+    loss = _as_loss(got)
+    if not close(loss, want_loss, rel=1e-4, abs_=1e-4):
+        if close(loss, -want_loss, rel=1e-4, abs_=1e-4):
+            raise Wrong(f"the step is right, but you returned {loss:.4f}, the ELBO: return the loss you minimised, "
+                        f"-ELBO = {want_loss:.4f}")
+        raise Wrong(f"the step is right, but it returned {loss:.4f} instead of the loss it minimised, "
+                    f"{want_loss:.4f} nats per image (reconstruction + KL averaged over the batch); "
+                    "return that loss (before or after .item())")
+    return (f"one step matches genimg_course.vae.vae_step: the same weights after the update and the same loss, "
+            f"{want_loss:.2f} nats per image (the negative ELBO of this batch before the step)")
