@@ -79,6 +79,23 @@ _G_CASES = [(5, [0, 2, 1, 3, 2, 0], 7), (10, [9, 0, 3, 5], 10), (3, [4, 1, 0], 1
 _D_CASES = [((2, 4, 3), [1, 0, 3, 1, 2], 6), ((1, 5, 5), [9, 2, 7], 10)]
 
 
+
+def _one_hot_width(name: str, out: torch.Tensor, where: str, extra: int, num_classes: int, labels: list[int],
+                   unit: str, one_number: str, expected: str) -> None:
+    """The slips that give the label part of the input the wrong width: the label as one number, a
+    one-hot sized by the batch's largest label, a fixed 10."""
+    if extra == num_classes:
+        return
+    head = f"{name} returned shape {tuple(out.shape)} {where}"
+    if extra == 1:
+        raise Wrong(f"{head}: {one_number}")
+    if extra == max(labels) + 1:
+        raise Wrong(f"{head}: F.one_hot(y) without num_classes makes only max(y) + 1 {unit}, so its size depends on "
+                    "the batch; pass num_classes")
+    if extra == 10:
+        raise Wrong(f"{head}: you made 10 one-hot {unit}; use the num_classes argument, not a fixed 10")
+    raise Wrong(f"{head}: {expected}")
+
 @check
 def check_generator_conditioning(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> str:
     "``fn(z, y, num_classes)``: ``z (B, latent_dim)`` and the one-hot of ``y`` side by side, ``(B, latent_dim + num_classes)``."
@@ -110,20 +127,10 @@ def check_generator_conditioning(fn: Callable[[torch.Tensor, torch.Tensor, int],
         if out.dim() != 2 or out.shape[0] != b:
             raise Wrong(f"{name} returned {_shape(out)} {where}: expected {want}, one row per sample (the network "
                         "adds the 1×1 spatial dimensions itself)")
-        extra = out.shape[1] - latent_dim
-        if extra != num_classes:
-            if extra == 1:
-                raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: you appended the label as one number. "
-                            "A class is not a quantity (3 is not 'between' 2 and 4, and 9 is not 'more' than 1): "
-                            f"append its one-hot, F.one_hot(y, num_classes), {num_classes} columns")
-            if extra == max(labels) + 1:
-                raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: F.one_hot(y) without num_classes makes "
-                            "only max(y) + 1 columns, so its size depends on the batch; pass num_classes")
-            if extra == 10:
-                raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: you made 10 one-hot columns; use the "
-                            "num_classes argument, not a fixed 10")
-            raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: expected {want} "
-                        f"(latent_dim {latent_dim} + num_classes {num_classes})")
+        _one_hot_width(name, out, where, out.shape[1] - latent_dim, num_classes, labels, "columns",
+                       "you appended the label as one number. A class is not a quantity (3 is not 'between' 2 and 4, "
+                       f"and 9 is not 'more' than 1): append its one-hot, F.one_hot(y, num_classes), {num_classes} columns",
+                       f"expected {want} (latent_dim {latent_dim} + num_classes {num_classes})")
         if not out.is_floating_point():
             raise Wrong(f"{name} returned a {out.dtype} tensor: convert the one-hot to z's dtype (`.to(z.dtype)`) so "
                         "the network can take it")
@@ -180,20 +187,11 @@ def check_discriminator_conditioning(fn: Callable[[torch.Tensor, torch.Tensor, i
         if out.dim() != 4 or out.shape[0] != b or tuple(out.shape[2:]) != (h, w):
             raise Wrong(f"{name} returned {_shape(out)} {where}: expected {want}: the same batch and image size, "
                         "num_classes more channels")
-        extra = out.shape[1] - c
-        if extra != num_classes:
-            if extra == 1:
-                raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: you appended the label as one plane of "
-                            "its value. A class is not a quantity (3 is not 'between' 2 and 4): append its one-hot, "
-                            f"{num_classes} planes, all ones for the sample's class and zeros for the others")
-            if extra == max(labels) + 1:
-                raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: F.one_hot(y) without num_classes makes "
-                            "only max(y) + 1 planes, so its size depends on the batch; pass num_classes")
-            if extra == 10:
-                raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: you made 10 planes; use the "
-                            "num_classes argument, not a fixed 10")
-            raise Wrong(f"{name} returned shape {tuple(out.shape)} {where}: expected {want} "
-                        f"(C {c} + num_classes {num_classes} channels)")
+        _one_hot_width(name, out, where, out.shape[1] - c, num_classes, labels, "planes",
+                       "you appended the label as one plane of its value. A class is not a quantity (3 is not "
+                       f"'between' 2 and 4): append its one-hot, {num_classes} planes, all ones for the sample's class "
+                       "and zeros for the others",
+                       f"expected {want} (C {c} + num_classes {num_classes} channels)")
         if not out.is_floating_point():
             raise Wrong(f"{name} returned a {out.dtype} tensor: convert the one-hot to the images' dtype (`.to(x.dtype)`)")
         right = discriminator_input(x, y, num_classes)
