@@ -38,6 +38,7 @@ __all__ = [
     "load_faces",
     "load_photos",
     "PHOTO_NAMES",
+    "load_photo_patches",
     "to_float",
     "ring_centres",
     "PointBatches",
@@ -311,6 +312,34 @@ def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "ch
         t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out.append(t.round().clamp(0, 255).to(torch.uint8))
     s = ImageSet(torch.cat(out), torch.arange(len(names)), list(names), "photos", "scikit-image's bundled photos (offline)")
+    if verbose:
+        print(f"[data] {s.describe()}")
+    return s
+
+
+def load_photo_patches(split: str = "train", patch: int = 32, stride: int | None = None, size: int = 256,
+                       train: tuple[str, ...] = ("astronaut", "coffee", "rocket"), test: tuple[str, ...] = ("chelsea",),
+                       verbose: bool = True) -> ImageSet:
+    """Colour patches ``(N, 3, patch, patch)`` uint8 cut from scikit-image's photos (:func:`load_photos`
+    at ``size``), every ``stride`` pixels (default ``patch``: no overlap). The split is by *image*:
+    ``split="train"`` cuts the ``train`` photos, ``"test"`` the held-out ``test`` photos, so no test patch
+    shares a photo with a training patch. Labels: the index of the photo in its list."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    names = tuple(train if split == "train" else test)
+    shared = sorted(set(train) & set(test))
+    if shared:
+        raise ValueError(f"the train and test photos must differ (the split is by image), both list {shared}")
+    patch = check_int("patch", patch, minimum=4)
+    stride = patch if stride is None else check_int("stride", stride, minimum=1)
+    if patch > size:
+        raise ValueError(f"patch must be at most the photo size {size}, got {patch}")
+    photos = load_photos(names, size=size, verbose=False)
+    tiles = photos.images.unfold(2, patch, stride).unfold(3, patch, stride)  # (P, 3, nh, nw, patch, patch)
+    per = tiles.shape[2] * tiles.shape[3]
+    images = tiles.permute(0, 2, 3, 1, 4, 5).reshape(-1, 3, patch, patch).contiguous()
+    s = ImageSet(images, torch.arange(len(names)).repeat_interleave(per), list(names), f"photo patches {split}",
+                 f"scikit-image's photos {', '.join(names)} at {size}x{size}, {patch}x{patch} patches every {stride} px")
     if verbose:
         print(f"[data] {s.describe()}")
     return s

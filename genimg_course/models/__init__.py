@@ -18,8 +18,9 @@ from .classifier import CNNClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator, check_gan_pair, dcgan_init
 from .seed_dcgan import SeedDiscriminator, SeedGenerator
 from .toy_gan import MLPDiscriminator, MLPGenerator
+from .unet import UNet
 from .vae import ConvAutoencoder, ConvVAE, MLPVAE
 
 __all__ = ["CNNClassifier", "DCGANGenerator", "DCGANDiscriminator", "dcgan_init", "check_gan_pair",
            "MLPGenerator", "MLPDiscriminator", "SeedGenerator", "SeedDiscriminator",
-           "ConvAutoencoder", "ConvVAE", "MLPVAE"]
+           "ConvAutoencoder", "ConvVAE", "MLPVAE", "UNet"]
