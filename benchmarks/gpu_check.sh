@@ -12,7 +12,7 @@
 #
 # Phase 1 runs alone on the card (timings); phase 2 runs the lessons side by side with the settings
 # sweep, so its wall times are upper bounds for a lesson that has the card to itself.
-# Knobs (environment): BENCH=0 skips the benchmarks; GAN_ONLY / CLASSIFIER_ONLY / VAE_ONLY="" skip one
+# Knobs (environment): BENCH=0 skips the benchmarks; GAN_ONLY / CLASSIFIER_ONLY / VAE_ONLY / RESTORE_ONLY="" skip one
 # (or pass --only substrings, e.g. GAN_ONLY="bs1024 bf16 channels_last"); RACE=0 skips the quality race
 # and the sweep; LESSONS="notebooks/05_vae.ipynb" runs only those lessons; PROFILE picks the profile;
 # SWEEP=0 skips only the settings sweep; REUSE_CHECK=1 also trains lesson 03's gpu DCGAN with and without reuse of D's fakes (gan_reuse.py,
@@ -57,6 +57,11 @@ if [ "${VAE_ONLY-all}" != "" ]; then
     python3 benchmarks/bench_vae.py --seconds 3 --out "$W/bench" --reference .bench_ref/examples_loop_reference.py \
         --reference-args "--seconds 4" >"$W/logs/bench_vae.log" 2>&1
     tail -n 16 "$W/logs/bench_vae.log"
+fi
+if [ "${RESTORE_ONLY-all}" != "" ]; then
+    stamp "phase 1: U-Net restoration step benchmark (lesson 06) beside a plain loop"
+    python3 benchmarks/bench_restore.py --seconds 3 --out "$W/bench" >"$W/logs/bench_restore.log" 2>&1
+    tail -n 12 "$W/logs/bench_restore.log"
 fi
 fi
 if [ "${RACE:-1}" = 1 ]; then
