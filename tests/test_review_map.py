@@ -82,6 +82,7 @@ ANSWERS: dict[str, list[tuple[str, str]]] = {
     "X-fid-from-features": [("03_dcgan", "### Exercise 5 — FID from features")],
     "X-cgan-conditioning": [("04b_conditional_gan", "def condition_discriminator_input(x, y, num_classes):")],
     "X-beta1-script": [("04_stable_gans", "`benchmarks/adam_beta1.py` trains SN + hinge on this toy for a fixed 1,500 G steps")],
+    "X-gp-weight-script": [("04_stable_gans", "`benchmarks/adam_beta1.py --recipes wgan_gp")],
     "X-toy-claims-script": [("02_gan_basics", "from `benchmarks/gan_toy_claims.py`, which trains each setting over several seeds")],
 }
 
