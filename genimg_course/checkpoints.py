@@ -30,7 +30,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # name -> (file in genimg_course/weights, sha256, the script that reproduces it)
 SHIPPED: dict[str, tuple[str, str, str]] = {
-    "dcgan_mnist": ("dcgan_mnist.pt", "52a3cb2c9c46ecdb57e65bf4cc592e831257f47a4316a6e989a6c44f77fab7ab", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which dcgan --steps 41000 --lr 5e-4 --batch 256 --ema 0.999,0.9995"),
+    "dcgan_mnist": ("dcgan_mnist.pt", "14c4916dfa7fd266bf1357c919351c6bdcd8682bcb45c64fa40d434935d3374c", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which dcgan --steps 36000 --lr 5e-4 --batch 256 --ema 0.999,0.9995"),
     "cgan_mnist": ("cgan_mnist.pt", "c990c6de5bb45efb4c2f12efcb88cc226a17b161fc24fe120ce97126d3735733", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which cgan --steps 4000 --lr 5e-4 --ema 0.999,0.9995,0.9999 (scores: --rescore)"),
     "judge_mnist": ("judge_mnist.pt", "306e02f121db4456f2df8bbcd4e9e3e5fc03fa73285c0e0067814095dbaeb7f9", "tools/make_judge.py"),
 }

@@ -29,3 +29,10 @@ def test_the_shipped_cgan_is_at_its_floor_and_draws_the_asked_class(judge):
     assert G.info["fid"] / G.info["fid_real_vs_real"] <= 1.2
     assert G.info["class_accuracy"] > 0.9
     assert G.info["near_copy_share"] < 0.05  # not a copier of training digits
+
+
+def test_the_shipped_dcgan_reaches_the_gpu_profiles_quality(judge):
+    """Lesson 03's gpu run (2026-11-27, offline digits) reached 2.7x its floor at n = 500."""
+    G = load_pretrained("dcgan_mnist")
+    assert G.info["fid"] / G.info["fid_real_vs_real"] <= 2.7
+    assert G.info["near_copy_share"] < 0.05 and G.info["recall"] > 0.8
