@@ -14,6 +14,7 @@ os.environ["MPLBACKEND"] = "Agg"  # before anything imports matplotlib
 from pathlib import Path
 
 import pytest
+import torch
 
 from genimg_course import checkpoints, files
 from genimg_course.data import ImageSet, load_mnist
@@ -146,3 +147,13 @@ def fake_notebook(monkeypatch):
     monkeypatch.setattr(IPython, "get_ipython", lambda: object())
     monkeypatch.setattr(IPython.display, "display", display)
     return shown, updates
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op torch thread for the test, then the old setting back: on a loaded 2-core machine
+    torch's threaded small convolutions and GroupNorm run many times slower than on one thread."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -10,13 +10,7 @@ from genimg_course.models import UNet
 from genimg_course.models.unet import UP_MODES, sinusoidal_embedding
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a loaded 2-core machine torch's threaded GroupNorm is ~100x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.one_thread
 
 
 def n_params(m):

@@ -440,6 +440,18 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+
+def _match_update(delta: list, variants: list, hint_prefix: str, otherwise: str) -> None:
+    """``delta`` (the gradient a network was stepped with) against ``variants``: ``[(hint, grads)]``,
+    the right step first, then the named slips. Raises :class:`Wrong` with the matching slip's hint,
+    or ``otherwise``, unless it equals the right step."""
+    if _same(delta, variants[0][1]()):
+        return
+    for hint, grads in variants[1:]:
+        if _same(delta, grads()):
+            raise Wrong(hint_prefix + hint)
+    raise Wrong(otherwise)
+
 @check
 def check_gan_step(fn: Callable[..., Any]) -> str:
     """``fn(G, D, opt_g, opt_d, x, z_d, z_g)``: one GAN training step — D's update on the real batch
@@ -508,12 +520,8 @@ def _check_gan_step(fn: Callable[..., Any]) -> str:
     if not _same([a - b for a, b in zip(D_final, after_d[0])], [torch.zeros_like(t) for t in D_final], rel=0.0):
         raise Wrong("D's weights moved during G's step (after opt_d.step()): G's step may update only G")
     d_delta = [(a - b) / -_STEP_SGD_LR for a, b in zip(D_final, D0)]  # the gradient D was stepped with
-    variants = _d_step_variants(p)
-    if not _same(d_delta, variants[0][1]()):
-        for hint, grads in variants[1:]:
-            if _same(d_delta, grads()):
-                raise Wrong(f"D's update differs from GANTask's: {hint}")
-        raise Wrong("D's update differs from GANTask's step: D's loss is -E[log D(x)] - E[log(1 - D(G(z_d)))] on the "
+    _match_update(d_delta, _d_step_variants(p), "D's update differs from GANTask's: ",
+                  "D's update differs from GANTask's step: D's loss is -E[log D(x)] - E[log(1 - D(G(z_d)))] on the "
                     "real batch x and the detached fakes G(z_d), from logits: F.softplus(-a) = -log sigmoid(a) and "
                     "F.softplus(a) = -log(1 - sigmoid(a)); then opt_d.zero_grad(), backward, opt_d.step()")
     D_ref = copy.deepcopy(p["D"])
@@ -521,12 +529,8 @@ def _check_gan_step(fn: Callable[..., Any]) -> str:
         for q, v in zip(D_ref.parameters(), D_final):
             q.copy_(v)
     g_delta = [(a - b) / -_STEP_SGD_LR for a, b in zip(_params(G), G0)]
-    g_variants = _g_step_variants(p, D_ref)
-    if not _same(g_delta, g_variants[0][1]()):
-        for hint, grads in g_variants[1:]:
-            if _same(g_delta, grads()):
-                raise Wrong(f"D's update is right; G's is not: {hint}")
-        raise Wrong("D's update is right; G's differs from GANTask's: G's loss is -E[log D(G(z_g))] on fresh fakes "
+    _match_update(g_delta, _g_step_variants(p, D_ref), "D's update is right; G's is not: ",
+                  "D's update is right; G's differs from GANTask's: G's loss is -E[log D(G(z_g))] on fresh fakes "
                     "G(z_g), scored by the updated D (not detached: G learns through D), then opt_g.zero_grad(), "
                     "backward, opt_g.step()")
     _check_losses(out, p)
