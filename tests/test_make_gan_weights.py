@@ -53,3 +53,17 @@ def test_a_tiny_run_ships_protocol_scores_and_rescores_to_the_same(tool, tmp_pat
     assert redo["fid"] == pytest.approx(state["fid"], rel=1e-6) and redo["steps"] == 3
     assert redo["recipe"] == state["recipe"]
     assert "shipping" in capsys.readouterr().out
+
+
+def test_rescore_and_ship_checkpoint_name_a_file_of_another_recipe(tool, tmp_path, capsys) -> None:
+    from genimg_course.checkpoints import save_checkpoint
+    shipped = tmp_path / "g.pt"
+    save_checkpoint({"config": {"latent_dim": 64, "width": 8}, "G": {}}, shipped)
+    with pytest.raises(SystemExit):
+        tool.main(["--which", "cgan", "--rescore", str(shipped), "--out", str(tmp_path / "o.pt")])
+    assert "expected a shipped file of --which cgan" in capsys.readouterr().err
+    ck = tmp_path / "ck.pt"
+    save_checkpoint({"modules": {"G": {}}, "step": 3}, ck)
+    with pytest.raises(SystemExit):
+        tool.main(["--which", "dcgan", "--ema", "0.9", "--ship-checkpoint", str(ck), "--out", str(tmp_path / "o.pt")])
+    assert "expected a fit checkpoint of this recipe with modules" in capsys.readouterr().err

@@ -260,6 +260,12 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.ship_checkpoint or args.rescore:
         src = load_checkpoint(args.ship_checkpoint or args.rescore)
+        if args.rescore and (src.get("config") != config or "G" not in src):
+            p.error(f"--rescore {args.rescore}: expected a shipped file of --which {args.which} with config {config}, "
+                    f"got one with config {src.get('config')}")
+        if args.ship_checkpoint and set(src.get("modules", {})) != set(task.modules):
+            p.error(f"--ship-checkpoint {args.ship_checkpoint}: expected a fit checkpoint of this recipe with modules "
+                    f"{sorted(task.modules)} (check --which, --width and --ema), got {sorted(src.get('modules', {}))}")
         if args.rescore:
             G.load_state_dict(src["G"])
             meta = {k: v for k, v in src.items() if k in ("steps", "lr", "train_seconds", "recipe")}
