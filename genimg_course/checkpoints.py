@@ -33,6 +33,20 @@ SHIPPED: dict[str, tuple[str, str, str]] = {
     "dcgan_mnist": ("dcgan_mnist.pt", "14c4916dfa7fd266bf1357c919351c6bdcd8682bcb45c64fa40d434935d3374c", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which dcgan --steps 36000 --lr 5e-4 --batch 256 --ema 0.999,0.9995"),
     "cgan_mnist": ("cgan_mnist.pt", "c990c6de5bb45efb4c2f12efcb88cc226a17b161fc24fe120ce97126d3735733", "OMP_NUM_THREADS=1 tools/make_gan_weights.py --which cgan --steps 4000 --lr 5e-4 --ema 0.999,0.9995,0.9999 (scores: --rescore)"),
     "judge_mnist": ("judge_mnist.pt", "306e02f121db4456f2df8bbcd4e9e3e5fc03fa73285c0e0067814095dbaeb7f9", "tools/make_judge.py"),
+    # lesson 06's restorers and colourisers (restore.load_restorer, colourise.load_colouriser)
+    "restore_denoise25_mnist": ("restore_denoise25_mnist.pt", "de440b93d0843703651271373a20ae5fb17a40773b863ccae48a98de2b239d43", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task denoise25 --data mnist"),
+    "restore_sr2_mnist": ("restore_sr2_mnist.pt", "620a8fb02a179a919f6a732244fd0fef28cea9a2d6155ca50fcc097251e92dcd", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task sr2 --data mnist"),
+    "restore_sr4_mnist": ("restore_sr4_mnist.pt", "b1d946eb943fdf44668320be4a090d9e44aeec128f781190903beff1c2e2078b", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task sr4 --data mnist --steps 800 --fine 200"),
+    "restore_denoise300_mnist": ("restore_denoise300_mnist.pt", "5db34699cf592c39b4a678156829b967fa0e8153db4a5d4466f360d6a16340e9", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task denoise300 --data mnist --steps 800 --fine 200"),
+    "restore_inpaint_random_mnist": ("restore_inpaint_random_mnist.pt", "4f669420e64b09d822dfbf9ce3f4b461a69f60578b0e3ce358addf43af8687da", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task inpaint_random --data mnist --steps 800 --fine 200"),
+    "restore_denoise25_photo": ("restore_denoise25_photo.pt", "49105cb9ae5a01ed5d70098fcf9620d111de2cd457fe4b6ec9662f6ebfee15fc", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task denoise25 --data photo --steps 800 --fine 200"),
+    "restore_sr2_photo": ("restore_sr2_photo.pt", "68db710dfe279e580dd27d700b7d4d017e0dad1b2a2cf0d3dfbfd4f30d63f005", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task sr2 --data photo --augment --steps 800 --fine 200"),
+    "restore_sr4_photo": ("restore_sr4_photo.pt", "e3d4cd22cd750402e788a7f9911bad4eeb5197f105108bef480f7ca706c93af9", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task sr4 --data photo --augment --steps 800 --fine 200"),
+    "restore_inpaint_centre_mnist": ("restore_inpaint_centre_mnist.pt", "1b53bd1f9dab3e1899eba1a2ba69359c801074c69b256dbbc90962ca0f13019b", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --task inpaint_centre --data mnist"),
+    "colourise_l2_photo": ("colourise_l2_photo.pt", "405a6285057f2efb97609d9948183f4b983080b2d52f74e38262683d8d97e9f6", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour l2 --width 24 --steps 400 --fine 100"),
+    "colourise_class_photo": ("colourise_class_photo.pt", "f2732035885cad631e40c763a1f5157982055cd986e437dff47a1bc66913decf", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour class --width 24 --steps 400 --fine 100"),
+    "colourise_l2_tints": ("colourise_l2_tints.pt", "aa8422cb1c488618ca42a74070f5c5e273ee260c4fd90ed628f3bdfa02aecbee", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour l2 --tints --width 24 --steps 250 --fine 50"),
+    "colourise_class_tints": ("colourise_class_tints.pt", "10f55fbb4d154c2e19bff5a675bdcd1717896c4a42d767b08856a255e37b5189", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour class --tints --width 24 --steps 250 --fine 50"),
 }
 
 

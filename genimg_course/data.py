@@ -280,13 +280,17 @@ def load_faces(verbose: bool = True) -> ImageSet:
     return s
 
 
-PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field")
+PHOTO_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "china", "flower")
+# scikit-image ships the first six (skimage.data), scikit-learn the last two (sklearn.datasets.load_sample_image)
+SKLEARN_PHOTOS = {"china": "china.jpg", "flower": "flower.jpg"}
 
 
 def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "chelsea"), size: int = 256,
                 verbose: bool = True) -> ImageSet:
-    """Colour photos bundled with scikit-image, centre-cropped to squares and resized:
-    ``(len(names), 3, size, size)`` uint8. Labels are the index into ``names``."""
+    """Colour photos bundled with scikit-image (``astronaut``, ``coffee``, ``chelsea``, ``rocket``,
+    ``immunohistochemistry``, ``hubble_deep_field``) and scikit-learn (``china``, ``flower``), offline,
+    centre-cropped to squares and resized: ``(len(names), 3, size, size)`` uint8. Labels are the index
+    into ``names``."""
     from skimage import data as skdata
 
     if isinstance(names, str) or not isinstance(names, (tuple, list)):
@@ -301,7 +305,12 @@ def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "ch
         raise ValueError(f"size must be an integer of at least 8 pixels, got {size!r}")
     out = []
     for n in names:
-        img = getattr(skdata, n)()
+        if n in SKLEARN_PHOTOS:
+            from sklearn.datasets import load_sample_image
+
+            img = np.array(load_sample_image(SKLEARN_PHOTOS[n]))  # a writable copy
+        else:
+            img = getattr(skdata, n)()
         if img.ndim == 2:
             img = np.stack([img] * 3, -1)
         img = img[..., :3]
@@ -311,7 +320,8 @@ def load_photos(names: tuple[str, ...] | list[str] = ("astronaut", "coffee", "ch
         t = torch.from_numpy(np.ascontiguousarray(img[top:top + s, left:left + s])).permute(2, 0, 1)[None].float()
         t = F.interpolate(t, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         out.append(t.round().clamp(0, 255).to(torch.uint8))
-    s = ImageSet(torch.cat(out), torch.arange(len(names)), list(names), "photos", "scikit-image's bundled photos (offline)")
+    s = ImageSet(torch.cat(out), torch.arange(len(names)), list(names), "photos",
+                 "scikit-image's and scikit-learn's bundled photos (offline)")
     if verbose:
         print(f"[data] {s.describe()}")
     return s

@@ -40,7 +40,8 @@ __all__ = [
     "Degraded", "add_noise", "downsample", "upsample_bicubic", "blur", "centre_hole", "random_pixels", "apply_mask",
     "to_grey", "Degradation", "AddNoise", "Downsample", "Blur", "CentreHole", "RandomPixels", "ToGrey", "TASKS",
     "make_degradation", "check_images", "psnr", "ssim", "baseline_denoise", "baseline_upscale", "baseline_inpaint",
-    "tune_baseline", "RestorationTask", "evaluate_restorer", "summary",
+    "tune_baseline", "tuned_baselines", "RestorationTask", "evaluate_restorer", "summary", "judge_accuracy",
+    "SHIPPED_RESTORERS", "load_restorer", "checkerboard_index", "PHOTO_TRAIN",
 ]
 
 
@@ -340,6 +341,23 @@ def ssim(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean", window: int 
     return per if reduction == "none" else float(per.mean())
 
 
+def checkerboard_index(y: torch.Tensor, border: int = 4) -> float:
+    """How much a batch ``(B, C, H, W)`` depends on the pixel's position in its 2x2 block — the
+    period-2 pattern of lesson 01's checkerboards. The four phases ``y[..., i::2, j::2]`` (interior
+    only, ``border`` pixels cropped) are averaged over the batch; the index is the standard deviation
+    of the four phase images divided by the mean absolute value of ``y``'s interior: 0 for an output
+    that looks the same at every phase, about 1 for a pure ±a checkerboard."""
+    check_tensor("y", y, "checkerboard_index", dim=4, floating=True)
+    border = check_int("border", border, minimum=0)
+    h, w = y.shape[2] - 2 * border, y.shape[3] - 2 * border
+    if h < 4 or w < 4:
+        raise ValueError(f"checkerboard_index: {y.shape[2]}×{y.shape[3]} images leave no interior after cropping "
+                         f"{border} pixels per side: use a smaller border")
+    inner = y[..., border:border + h - h % 2, border:border + w - w % 2].detach().float()
+    phases = torch.stack([inner[..., i::2, j::2].mean(0) for i in (0, 1) for j in (0, 1)])  # (4, C, h/2, w/2)
+    return float(phases.std(0, unbiased=False).mean() / inner.abs().mean().clamp_min(1e-12))
+
+
 # ----------------------------------------------------------------------------------------------
 # Classical baselines (scikit-image, on the CPU)
 # ----------------------------------------------------------------------------------------------
@@ -443,6 +461,28 @@ def tune_baseline(method: str, clean: torch.Tensor, sigma: float, grid: tuple[fl
     scores = [(psnr(baseline_denoise(noisy, sigma, method, p), clean), p) for p in grid]
     best_psnr, best = max(scores)
     return float(best), float(best_psnr)
+
+
+def tuned_baselines(degrade: Degradation | str, train_clean: torch.Tensor, seed: int = 0,
+                    params: dict[str, float] | None = None) -> tuple[dict[str, Callable[[Degraded], torch.Tensor]], dict[str, float]]:
+    """The degradation's baselines with each denoiser's parameter tuned on TRAINING images ``train_clean``
+    (:func:`tune_baseline`), or taken from ``params`` (a dict method → param recorded earlier, e.g. in a
+    shipped restorer's file). Returns ``(baselines, params)``; degradations without a parameter to tune
+    (up-scaling, inpainting) return their :meth:`~Degradation.baselines` and ``{}``."""
+    degrade = make_degradation(degrade) if isinstance(degrade, str) else degrade
+    if not isinstance(degrade, Degradation):
+        raise TypeError(f"tuned_baselines: degrade must be a Degradation or a task name from {sorted(TASKS)}, "
+                        f"got {describe(degrade)}")
+    if not isinstance(degrade, AddNoise):
+        return degrade.baselines(), {}
+    sigma = degrade.sigma
+    if params is None:
+        check_images(train_clean, "tuned_baselines: train_clean")
+        params = {m: tune_baseline(m, train_clean, sigma, seed=seed)[0] for m in DENOISE_METHODS}
+    elif not isinstance(params, dict) or set(params) != set(DENOISE_METHODS):
+        raise ValueError(f"tuned_baselines: params must give one value for each of {DENOISE_METHODS}, got {params!r}")
+    return ({m: (lambda d, m=m: baseline_denoise(d.image, sigma, m, params[m])) for m in DENOISE_METHODS},
+            {m: float(v) for m, v in params.items()})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -555,3 +595,53 @@ def summary(rows: list[dict[str, Any]], task: str) -> dict[str, float]:
         raise ValueError("summary needs rows with at least one baseline and the model (evaluate_restorer with a model)")
     return {f"{task}_psnr_model": model[0]["psnr"], f"{task}_psnr_baseline": max(r["psnr"] for r in base),
             f"{task}_ssim_model": model[0]["ssim"], f"{task}_ssim_baseline": max(r["ssim"] for r in base)}
+
+
+@torch.no_grad()
+def judge_accuracy(judge: Any, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 500) -> float:
+    """The judge classifier's accuracy on digits ``images`` (float ``(N, 1, 28, 28)`` in [0, 1], e.g.
+    restored ones) against their true ``labels``: the task-level measure of a digit restorer (a restorer
+    that draws pretty but wrong digits loses here, whatever its PSNR). ``judge``: :func:`metrics.load_judge`."""
+    check_images(images, "judge_accuracy: images", channels=1)
+    if not isinstance(labels, torch.Tensor) or labels.shape != (images.shape[0],):
+        raise ValueError(f"judge_accuracy: labels must be a tensor of shape ({images.shape[0]},), got {describe(labels)}")
+    clf = judge.classifier
+    dev = next(clf.parameters()).device
+    with evaluating(clf):
+        pred = torch.cat([clf(images[i:i + batch_size].to(dev) * 2 - 1).argmax(1).cpu()  # the judge reads [-1, 1]
+                          for i in range(0, images.shape[0], batch_size)])
+    return float((pred == labels.cpu()).float().mean())
+
+
+# the photos the shipped photo restorers and colourisers learn from: every bundled colour photo but the test
+# photo, chelsea (data.load_photo_patches("train", train=PHOTO_TRAIN); three photos alone over-fit)
+PHOTO_TRAIN = ("astronaut", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "china", "flower")
+
+# name → (the task it undoes, the data it was trained on); made by tools/make_restore_weights.py
+SHIPPED_RESTORERS: dict[str, tuple[str, str]] = {
+    "restore_sr2_mnist": ("sr2", "mnist"), "restore_sr4_mnist": ("sr4", "mnist"),
+    "restore_denoise25_mnist": ("denoise25", "mnist"), "restore_denoise300_mnist": ("denoise300", "mnist"),
+    "restore_inpaint_centre_mnist": ("inpaint_centre", "mnist"), "restore_inpaint_random_mnist": ("inpaint_random", "mnist"),
+    "restore_denoise25_photo": ("denoise25", "photo"), "restore_sr2_photo": ("sr2", "photo"),
+    "restore_sr4_photo": ("sr4", "photo"),
+}
+
+
+def load_restorer(name: str, device: torch.device | str = "cpu") -> nn.Module:
+    """A shipped restorer (SHA-256 checked; :data:`SHIPPED_RESTORERS`): a residual ``UNet`` trained longer
+    than a lesson can by ``tools/make_restore_weights.py``. ``model.info`` holds its task, training steps
+    and seconds, the data, the denoisers' parameters tuned on training images (``baseline_params``), and its
+    scores on held-out images (``rows`` of :func:`evaluate_restorer`, the :func:`summary` figures and, for
+    digits, the judge's accuracy on its outputs)."""
+    from .checkpoints import load_shipped
+    from .models.unet import UNet
+
+    if name not in SHIPPED_RESTORERS:
+        raise ValueError(f"unknown shipped restorer {name!r}: expected one of {sorted(SHIPPED_RESTORERS)}")
+    from .models._checks import check_device
+    device = check_device(device)
+    state = load_shipped(name)
+    model = UNet(**state["config"])
+    model.load_state_dict({k: v.float() for k, v in state["model"].items()})  # stored in float16: half the size
+    model.info = {k: v for k, v in state.items() if k not in ("model", "config")}
+    return model.to(device).eval()

@@ -29,3 +29,17 @@ def test_bad_arguments_are_named():
         load_photo_patches(patch=128, size=64, verbose=False)
     with pytest.raises(ValueError, match="unknown photo name"):
         load_photo_patches(train=("lena",), verbose=False)
+
+
+def test_scikit_learns_photos_load_beside_scikit_images():
+    from sklearn.datasets import load_sample_image
+
+    from genimg_course.data import load_photos
+    from genimg_course.restore import PHOTO_TRAIN
+
+    s = load_photos(("china", "flower", "astronaut"), size=64, verbose=False)
+    assert s.images.shape == (3, 3, 64, 64) and s.classes == ["china", "flower", "astronaut"]
+    raw = torch.from_numpy(load_sample_image("china.jpg").copy()).permute(2, 0, 1).float()  # (3, 427, 640)
+    assert abs(float(s.images[0].float().mean()) - float(raw[:, :, 106:533].mean())) < 2  # the centre square
+    assert "chelsea" not in PHOTO_TRAIN and len(load_photo_patches("train", stride=32, train=PHOTO_TRAIN,
+                                                                     verbose=False)) == 7 * 64

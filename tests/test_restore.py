@@ -218,3 +218,45 @@ def test_training_is_repeatable_with_a_seed():
         return torch.cat([p.flatten() for p in task.model.parameters()])
 
     assert torch.equal(run(), run())
+
+
+# ---- lesson 06's additions: tuned baselines, the judge on restored digits, the checkerboard index ------
+
+def test_tuned_baselines_tune_on_the_images_given_or_take_recorded_params(digits):
+    base, params = R.tuned_baselines("denoise25", digits[:40])
+    assert set(base) == set(params) == set(R.DENOISE_METHODS)
+    assert params["tv"] == R.tune_baseline("tv", digits[:40], 25 / 255)[0]
+    noisy = R.make_degradation("denoise25").degrade(digits[:4], torch.Generator().manual_seed(0))
+    assert torch.equal(base["nlmeans"](noisy), R.baseline_denoise(noisy.image, 25 / 255, "nlmeans", params["nlmeans"]))
+    again, same = R.tuned_baselines("denoise25", None, params=params)
+    assert same == params and torch.equal(again["tv"](noisy), base["tv"](noisy))
+    up, none = R.tuned_baselines("sr2", None)
+    assert set(up) == {"nearest", "bilinear", "bicubic"} and none == {}
+    with pytest.raises(ValueError, match="one value for each of"):
+        R.tuned_baselines("denoise25", None, params={"tv": 0.5})
+    with pytest.raises(TypeError, match="must be a Degradation or a task name"):
+        R.tuned_baselines(3, digits)
+
+
+def test_judge_accuracy_reads_restored_digits_and_loses_on_wrong_ones(judge):
+    test = load_mnist("test", source="offline", verbose=False)
+    x, y = to_float(test.images[:200], (0, 1)), test.labels[:200]
+    assert R.judge_accuracy(judge, x, y) > 0.95
+    assert R.judge_accuracy(judge, x, (y + 1) % 10) < 0.05  # the right picture, the wrong digit
+    assert R.judge_accuracy(judge, torch.zeros_like(x), y) < 0.3
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        R.judge_accuracy(judge, x * 2 - 1, y)
+    with pytest.raises(ValueError, match=r"labels must be a tensor of shape \(200,\)"):
+        R.judge_accuracy(judge, x, y[:10])
+
+
+def test_checkerboard_index_is_zero_for_smooth_images_and_one_for_a_checkerboard():
+    flat = torch.full((2, 1, 28, 28), 0.5)
+    board = torch.ones(2, 1, 28, 28)
+    board[..., ::2, ::2] = board[..., 1::2, 1::2] = -1
+    ramp = torch.linspace(0, 1, 28).expand(2, 1, 28, 28).contiguous()
+    assert R.checkerboard_index(flat) == 0 and R.checkerboard_index(board) == pytest.approx(1.0)
+    assert R.checkerboard_index(ramp) < 0.05  # a smooth gradient has almost no period-2 part
+    assert R.checkerboard_index(flat + 0.1 * board) == pytest.approx(0.2, abs=0.01)
+    with pytest.raises(ValueError, match="leave no interior"):
+        R.checkerboard_index(torch.rand(1, 1, 8, 8), border=3)

@@ -69,10 +69,15 @@ def test_time_embedding_changes_the_output_and_is_checked():
 
 def test_residual_returns_x_plus_the_correction():
     m = UNet(1, 1, 8, 2, residual=True)
-    torch.nn.init.zeros_(m.head.weight)
-    torch.nn.init.zeros_(m.head.bias)
     x = torch.rand(2, 1, 28, 28)
-    assert torch.equal(m(x), x)
+    assert torch.equal(m(x), x)  # its last layer starts at zero: an untrained residual U-Net is the identity
+    torch.nn.init.normal_(m.head.weight)
+    with torch.no_grad():
+        plain = m.head(m.up_blocks[0](torch.cat([m.ups[0](m.up_blocks[1](torch.cat([m.ups[1](m.middle(m.downs[1](
+            m.down_blocks[1](m.downs[0](m.down_blocks[0](m.stem(x), None)), None)), None)),
+            m.down_blocks[1](m.downs[0](m.down_blocks[0](m.stem(x), None)), None)], 1), None)),
+            m.down_blocks[0](m.stem(x), None)], 1), None))
+    assert torch.allclose(m(x), x + plain, atol=1e-6)
 
 
 def test_a_unet_overfits_denoising_on_16_digits():

@@ -26,7 +26,8 @@ kernels, the classic checkerboard source) or ``"resize"`` (nearest-neighbour up-
 ``time_dim`` set: ``forward(x, t)`` takes one time (or noise level) per image, embedded
 sinusoidally (Vaswani et al. 2017, as in DDPM), passed through a small MLP and added, per channel,
 inside every block. ``residual=True`` returns ``x + net(x)``: the network learns the correction
-(the noise, the missing detail), not the image (DnCNN's residual learning, Zhang et al. 2017).
+(the noise, the missing detail), not the image (DnCNN's residual learning, Zhang et al. 2017); its
+last layer starts at zero, so an untrained residual U-Net returns its input unchanged.
 
 Input checks (shape, dtype, device, size rule) look at shapes only, never at values: ``forward``
 runs on every training step, where reading a value would make the host wait for the GPU. NaN and
@@ -150,6 +151,9 @@ class UNet(nn.Module):
         self.ups = nn.ModuleList(_up(up, ch[i + 1], ch[i]) for i in range(depth))  # size * 2
         self.up_blocks = nn.ModuleList(_Block(2 * ch[i], ch[i], norm, time_dim) for i in range(depth))  # after cat skip
         self.head = nn.Conv2d(width, out_channels, 1)
+        if residual:  # start as the identity, x + 0: training learns only the correction
+            nn.init.zeros_(self.head.weight)
+            nn.init.zeros_(self.head.bias)
 
     def _time(self, x: torch.Tensor, t: torch.Tensor | float | None) -> torch.Tensor | None:
         if self.time_mlp is None:
