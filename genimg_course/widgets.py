@@ -11,23 +11,30 @@ class dropdown appears for a conditional generator (or a VAE, starting from the 
 :func:`latent_plane_explorer` moves a point through a 2-D latent space with two sliders and shows
 where it sits among the codes of real images and what the decoder makes of it.
 
+:func:`before_after` shows two images as one picture split by a vertical line that a slider moves
+(a "wipe"), and :func:`restoration_explorer` re-runs a trained restorer live as a noise level, a
+down-sampling factor or a hole size changes, beside a classical baseline and the clean image, each
+with its PSNR (lesson 06). Both take float images in [0, 1] (the restoration lessons' range).
+
 Each explorer draws once with its default settings when it is built, so a notebook executed
 headless (papermill, nbval, CI) still shows a picture and exercises the code path. The explorers
 get their images from :func:`genimg_course.sampling.decode` only: in [-1, 1], whatever the family.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models._checks import check_module, check_number, describe
+from .models._checks import check_int, check_module, check_number, describe
 from .sampling import decode, interpolate, labels_for
 
 __all__ = ["KERNELS", "as_gray_image", "apply_kernel", "conv_explorer", "LatentExplorer",
-           "latent_explorer", "LatentPlaneExplorer", "latent_plane_explorer"]
+           "latent_explorer", "LatentPlaneExplorer", "latent_plane_explorer", "wipe", "BeforeAfter", "before_after",
+           "RestorationExplorer", "restoration_explorer"]
 
 # Classic 3x3 kernels, as cross-correlation weights (what F.conv2d computes).
 KERNELS: dict[str, torch.Tensor] = {
@@ -383,3 +390,375 @@ def latent_plane_explorer(G: torch.nn.Module, codes: torch.Tensor | None = None,
     decodes there. ``G``: a generator with ``latent_dim == 2``, e.g. a ``ConvVAE(latent_dim=2)``. Draws once
     with ``z = (0, 0)`` when built, so a headless run shows a picture."""
     return LatentPlaneExplorer(G, codes, labels, limit)
+
+
+# ---------------------------------------------------------------- before / after, and live restoration (lesson 06)
+
+def _one_image(name: str, x: Any, who: str) -> torch.Tensor:
+    """One float image ``(C, H, W)`` or ``(1, C, H, W)`` (C = 1 grey or 3 RGB; a tensor or NumPy array)
+    → a CPU float ``(C, H, W)`` tensor clipped to [0, 1] (a model's raw output may overshoot a little)."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind != "f":
+            raise TypeError(f"{who}: {name} must be a float image in [0, 1], got a NumPy array of dtype {x.dtype}"
+                            + (" (0..255 pixels?): divide by 255" if x.dtype.kind in "iu" else ""))
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{who}: {name} must be one image, a float tensor (C, H, W) in [0, 1], got {describe(x)}")
+    if x.dim() == 4 and x.shape[0] == 1:
+        x = x[0]
+    elif x.dim() == 4:
+        raise ValueError(f"{who}: {name} must be one image (C, H, W) or (1, C, H, W), got a batch of shape "
+                         f"{tuple(x.shape)}: pass {name}[i]")
+    if x.dim() != 3 or x.shape[0] not in (1, 3):
+        hint = ("; for a channels-last (H, W, C) array use .permute(2, 0, 1)" if x.dim() == 3 and x.shape[-1] in (1, 3)
+                else "; for an (H, W) image use x[None]" if x.dim() == 2 else "")
+        raise ValueError(f"{who}: {name} must be (C, H, W) with C = 1 (grey) or 3 (RGB), got shape {tuple(x.shape)}{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"{who}: {name} must be a float image in [0, 1], got {x.dtype}"
+                        + (" (0..255 pixels?): divide by 255" if x.dtype == torch.uint8 else ""))
+    x = x.detach().float().cpu()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{who}: {name} holds NaN or inf: expected a float image in [0, 1]")
+    return x.clamp(0, 1)
+
+
+def _as_array(x: torch.Tensor) -> np.ndarray:
+    """``(C, H, W)`` → ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB), for ``imshow``."""
+    return (x[0] if x.shape[0] == 1 else x.permute(1, 2, 0)).numpy()
+
+
+def _pair_images(before: Any, after: Any, who: str) -> tuple[torch.Tensor, torch.Tensor]:
+    b, a = _one_image("before", before, who), _one_image("after", after, who)
+    if b.shape[1:] != a.shape[1:]:
+        raise ValueError(f"{who}: before and after must have the same height and width, got {tuple(b.shape)} and "
+                         f"{tuple(a.shape)}")
+    if b.shape[0] != a.shape[0]:  # grey beside colour (e.g. a colouriser's input and output): show grey as RGB
+        b, a = b.expand(3, -1, -1), a.expand(3, -1, -1)
+    return b, a
+
+
+def _split_column(position: float, width: int) -> int:
+    return int(math.floor(position * width + 0.5))  # columns [0, split) show before, [split, W) after
+
+
+def wipe(before: Any, after: Any, position: float = 0.5) -> np.ndarray:
+    """One picture from two images of the same size (each ``(C, H, W)`` or ``(1, C, H, W)``, float; clipped
+    to [0, 1]): columns left of ``round(position · W)`` from ``before``, the rest from ``after``. Returns
+    ``(H, W)`` (grey) or ``(H, W, 3)`` (RGB; a grey image beside a colour one is shown as RGB) in [0, 1]."""
+    position = check_number("position", position, low=0.0, high=1.0)
+    b, a = _pair_images(before, after, "wipe")
+    split = _split_column(position, b.shape[-1])
+    out = a.clone()
+    out[..., :split] = b[..., :split]
+    return _as_array(out)
+
+
+class BeforeAfter(_Explorer):
+    """The object :func:`before_after` returns: ``widget``, the ``slider`` (the split, 0 = all
+    ``after``, 1 = all ``before``), ``before`` and ``after`` (CPU ``(C, H, W)`` in [0, 1]), ``titles``,
+    ``split`` (the first column taken from ``after``), ``image`` (the picture shown, ``(H, W)`` or
+    ``(H, W, 3)`` in [0, 1]) and ``figure`` (the last matplotlib figure drawn)."""
+
+    def __init__(self, before: Any, after: Any, titles: tuple[str, str] = ("before", "after"),
+                 position: float = 0.5) -> None:
+        import ipywidgets as W
+
+        position = check_number("position", position, low=0.0, high=1.0)
+        self.titles = self._check_titles(titles)
+        self.before, self.after = _pair_images(before, after, "before_after")
+        self.slider = W.FloatSlider(value=position, min=0.0, max=1.0, step=0.01, description="wipe",
+                                    readout_format=".2f", continuous_update=True)
+        self.out = W.Output()
+        self.widget = W.VBox([self.slider, self.out])
+        self.slider.observe(self._redraw, names="value")
+        self._redraw()  # draw once at `position`, so a headless run shows (and tests) a picture
+
+    @staticmethod
+    def _check_titles(titles: Any) -> tuple[str, str]:
+        if not isinstance(titles, (tuple, list)) or len(titles) != 2 or not all(isinstance(t, str) for t in titles):
+            raise ValueError(f"before_after: titles must be two strings (before, after), got {describe(titles)}")
+        return titles[0], titles[1]
+
+    @property
+    def position(self) -> float:
+        """Where the split is, as a fraction of the width (the slider's value)."""
+        return float(self.slider.value)
+
+    def set_images(self, before: Any, after: Any, titles: tuple[str, str] | None = None) -> None:
+        """Show two new images (same rules as :func:`before_after`) at the current split, and redraw."""
+        self.before, self.after = _pair_images(before, after, "before_after")
+        if titles is not None:
+            self.titles = self._check_titles(titles)
+        self._redraw()
+
+    def _redraw(self, *_: Any) -> None:
+        import matplotlib.pyplot as plt
+
+        h, w = self.before.shape[1:]
+        self.split = _split_column(self.position, w)
+        self.image = wipe(self.before, self.after, self.position)
+        fig, ax = plt.subplots(figsize=(3.6, 3.6 * h / w + 0.4))
+        ax.imshow(self.image, cmap="gray" if self.image.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.axvline(self.split - 0.5, color="tab:red", lw=2)  # pixel j covers [j - 0.5, j + 0.5]
+        label = dict(transform=ax.transAxes, va="top", fontsize=8, color="white",
+                     bbox=dict(facecolor="black", alpha=0.6, lw=0, pad=1.5))
+        ax.text(0.02, 0.98, self.titles[0], ha="left", **label)
+        ax.text(0.98, 0.98, self.titles[1], ha="right", **label)
+        ax.set_title(f"◀ {self.titles[0]} | {self.titles[1]} ▶", fontsize=9)
+        ax.set_axis_off()
+        fig.tight_layout()
+        self.figure = fig
+        _show_in(self.out, fig)
+
+    def __repr__(self) -> str:
+        return f"BeforeAfter(shape={tuple(self.before.shape)}, titles={self.titles}, position={self.position:.2f})"
+
+
+def before_after(before: Any, after: Any, titles: tuple[str, str] = ("before", "after"),
+                 position: float = 0.5) -> BeforeAfter:
+    """One picture of two images split by a vertical line: ``before`` on the left, ``after`` on the right;
+    a slider moves the line. ``before``, ``after``: one image each, ``(C, H, W)`` or ``(1, C, H, W)``
+    (grey or RGB), float in [0, 1] (a model's raw output is clipped), the same height and width.
+
+    Draws once at ``position`` (a fraction of the width) when built, so a headless run shows a picture.
+    Returns a :class:`BeforeAfter` (display it, or make it a cell's last expression)."""
+    return BeforeAfter(before, after, titles=titles, position=position)
+
+
+RESTORATION_KINDS = ("noise", "scale", "hole")
+
+
+class RestorationExplorer(_Explorer):
+    """The object :func:`restoration_explorer` returns: ``widget``; the controls ``control`` (the σ
+    slider, the scale dropdown or the hole-size slider), ``index`` (which image) and ``wipe`` (a
+    :class:`BeforeAfter` between the degraded input and the model's output, with its own ``slider``);
+    and the state of the last render: ``degraded`` (the :class:`~genimg_course.restore.Degraded`
+    record), ``outputs`` (panel name → CPU ``(1, C, H, W)`` in [0, 1]: ``"degraded"``, the baseline's
+    name if any, ``"model"``, ``"clean"``), ``psnrs`` (panel name → PSNR in dB against the clean image),
+    ``figure`` (the panels' matplotlib figure) and ``runs`` (how many times the model has run)."""
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, kind: str = "noise", values: Any = None,
+                 value: Any = None, baseline: Any = None, seed: int = 0) -> None:
+        import ipywidgets as W
+
+        from . import restore
+
+        who = "restoration_explorer"
+        check_module("model", model, who)
+        images = restore.check_images(images, f"{who}: images")
+        if kind not in RESTORATION_KINDS:
+            raise ValueError(f"{who}: kind must be one of {RESTORATION_KINDS} (a noise level σ, a down-sampling "
+                             f"factor, a centre hole's size), got {kind!r}")
+        n, c, h, w = images.shape
+        for attr in ("in_channels", "out_channels"):
+            m = getattr(model, attr, None)
+            if isinstance(m, int) and not isinstance(m, bool) and m != c:
+                raise ValueError(f"{who}: the model has {attr}={m} but the images have {c} channel(s) "
+                                 f"(shape {tuple(images.shape)}): pass images the model was trained on")
+        self.seed = check_int("seed", seed)
+        self.kind = kind
+        self.values, start = self._check_control(kind, values, value, h, w)
+        self._baseline_name, self._baseline = self._check_baseline(baseline, kind, start)
+        self.model, self.images = model, images.detach().float().cpu()
+        self.runs = 0
+
+        if kind == "noise":
+            lo, hi = self.values
+            self.control = W.FloatSlider(value=start, min=lo, max=hi, step=(hi - lo) / 100, description="σ",
+                                         readout_format=".3f", continuous_update=True)
+        elif kind == "scale":
+            self.control = W.Dropdown(options=list(self.values), value=start, description="scale ×")
+        else:
+            self.control = W.IntSlider(value=start, min=self.values[0], max=self.values[1], description="hole",
+                                       continuous_update=True)
+        self.index = W.IntSlider(value=0, min=0, max=n - 1, description="image", continuous_update=True,
+                                 disabled=n == 1)
+        self.info = W.HTML()
+        self.out = W.Output()
+        self.wipe: BeforeAfter | None = None
+        self._redraw()  # draw once with the defaults, so a headless run shows (and tests) a picture
+        self.widget = W.VBox([W.HBox([self.control, self.index]), self.info, self.out, self.wipe.widget])
+        self.control.observe(self._redraw, names="value")
+        self.index.observe(self._redraw, names="value")
+
+    # ---- checks, before any work
+    @staticmethod
+    def _check_control(kind: str, values: Any, value: Any, h: int, w: int) -> tuple[tuple, Any]:
+        who = "restoration_explorer"
+        side = min(h, w)
+        if kind == "noise":
+            values = (0.0, 0.5) if values is None else values
+            if not isinstance(values, (tuple, list)) or len(values) != 2:
+                raise ValueError(f"{who}: for kind='noise', values must be the σ slider's range (low, high), e.g. "
+                                 f"(0.0, 0.5), got {describe(values)}")
+            lo, hi = (check_number(f"values[{i}] (σ)", v) for i, v in enumerate(values))
+            if not 0.0 <= lo < hi <= 1.0:
+                raise ValueError(f"{who}: for kind='noise', values must be (low, high) with 0 <= low < high <= 1 "
+                                 f"(σ in units of the [0, 1] pixel range), got {tuple(values)}")
+            value = min(max(25 / 255, lo), hi) if value is None else check_number("value (σ)", value)
+            if not lo <= value <= hi:
+                raise ValueError(f"{who}: value (the starting σ) must lie in values = ({lo:g}, {hi:g}), got {value:g}")
+            return (lo, hi), float(value)
+        if kind == "scale":
+            values = (2, 4) if values is None else values
+            if not isinstance(values, (tuple, list)) or not values:
+                raise ValueError(f"{who}: for kind='scale', values must list the down-sampling factors, e.g. (2, 4), "
+                                 f"got {describe(values)}")
+            fits = [s for s in (2, 4, 8, 16, 32, 64) if s <= side and h % s == 0 and w % s == 0]
+            for s in values:
+                if isinstance(s, bool) or not isinstance(s, int) or s < 2 or s & (s - 1):
+                    raise ValueError(f"{who}: each scale must be a power of 2 (2, 4, 8, …), got {s!r} in {tuple(values)}")
+                if s not in fits:
+                    raise ValueError(f"{who}: scale {s} does not divide {h}×{w} images; scales that fit: {fits or 'none'}")
+            value = values[0] if value is None else value
+            if value not in values:
+                raise ValueError(f"{who}: value (the starting scale) must be one of values = {tuple(values)}, got {value!r}")
+            return tuple(values), value
+        top = side - 1  # CentreHole leaves at least one row and column
+        values = (2, max(3, side * 3 // 4)) if values is None else values
+        if not isinstance(values, (tuple, list)) or len(values) != 2:
+            raise ValueError(f"{who}: for kind='hole', values must be the hole-size slider's range (low, high) in "
+                             f"pixels, e.g. (2, {top}), got {describe(values)}")
+        lo, hi = (check_int(f"values[{i}] (hole size)", v) for i, v in enumerate(values))
+        if not 1 <= lo < hi <= top:
+            raise ValueError(f"{who}: for kind='hole', values must be (low, high) with 1 <= low < high <= {top} for "
+                             f"{h}×{w} images, got {tuple(values)}")
+        # the lesson's 12-pixel hole on 28×28 digits, in proportion for other sizes
+        value = min(max(side * 3 // 7, lo), hi) if value is None else check_int("value (hole size)", value)
+        if not lo <= value <= hi:
+            raise ValueError(f"{who}: value (the starting hole size) must lie in values = ({lo}, {hi}), got {value}")
+        return (lo, hi), value
+
+    @staticmethod
+    def _check_baseline(baseline: Any, kind: str, start: Any) -> tuple[str | None, Any]:
+        if baseline is None:
+            return None, None
+        if isinstance(baseline, str):
+            names = list(RestorationExplorer._degradation_for(kind, start).baselines())
+            if baseline not in names:
+                raise ValueError(f"restoration_explorer: baseline {baseline!r} is not a classical method for "
+                                 f"kind={kind!r}: expected one of {names}, or a callable(Degraded) → images")
+            return baseline, None
+        if not callable(baseline):
+            raise TypeError(f"restoration_explorer: baseline must be a method name or a callable(Degraded) → images "
+                            f"(e.g. from Degradation.baselines()), got {describe(baseline)}")
+        name = getattr(baseline, "__name__", "")
+        return (name if name and not name.startswith("<") else "baseline"), baseline
+
+    @staticmethod
+    def _degradation_for(kind: str, v: Any) -> Any:
+        from . import restore
+
+        if kind == "noise":
+            return restore.AddNoise(float(v))
+        if kind == "scale":
+            return restore.Downsample(int(v))
+        return restore.CentreHole(int(v))
+
+    def degradation(self) -> Any:
+        """The degradation at the control's current value: ``AddNoise(σ)``, ``Downsample(scale)`` or ``CentreHole(size)``."""
+        return self._degradation_for(self.kind, self.control.value)
+
+    # ---- the work
+    def _generator(self, index: int) -> torch.Generator:
+        # one stream per (seed, image): the same image always gets the same noise, whatever was shown before
+        return torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, index]).generate_state(1)[0]))
+
+    @torch.no_grad()
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The model on a degraded batch ``x`` ``(B, C, H, W)``: moved to the model's device, eval mode
+        (the previous mode restored after), no gradients; returns CPU float ``(B, C, H, W)``, not clipped."""
+        from .train import evaluating
+
+        p = next(iter(self.model.parameters()), None)
+        dev, dtype = (p.device, p.dtype) if p is not None and p.is_floating_point() else (torch.device("cpu"), torch.float32)
+        with evaluating(self.model):
+            y = self.model(x.to(dev, dtype))
+        self.runs += 1
+        if not isinstance(y, torch.Tensor) or tuple(y.shape) != tuple(x.shape):
+            got = tuple(y.shape) if isinstance(y, torch.Tensor) else describe(y)
+            raise ValueError(f"restoration_explorer: the model must return images of its input's shape "
+                             f"{tuple(x.shape)}, got {got}")
+        y = y.detach().float().cpu()
+        if not bool(torch.isfinite(y).all()):
+            raise ValueError("restoration_explorer: the model's output holds NaN or inf")
+        return y
+
+    def _redraw(self, *_: Any) -> None:
+        import matplotlib.pyplot as plt
+
+        from . import restore
+
+        i = int(self.index.value)
+        clean = self.images[i:i + 1]  # (1, C, H, W)
+        degrade = self.degradation()
+        d = degrade.degrade(clean, generator=self._generator(i))
+        outputs = {"degraded": d.image.clamp(0, 1)}  # what the model sees (noise is not clipped for it)
+        if self._baseline_name is not None:
+            f = self._baseline if self._baseline is not None else degrade.baselines()[self._baseline_name]
+            b = f(d)
+            if not isinstance(b, torch.Tensor) or tuple(b.shape) != tuple(clean.shape):
+                got = tuple(b.shape) if isinstance(b, torch.Tensor) else describe(b)
+                raise ValueError(f"restoration_explorer: the baseline must return images of shape {tuple(clean.shape)}, "
+                                 f"got {got}")
+            outputs[self._baseline_name] = b.detach().float().cpu().clamp(0, 1)
+        outputs["model"] = self.run(d.image).clamp(0, 1)
+        outputs["clean"] = clean
+        self.degraded, self.outputs = d, outputs
+        self.psnrs = {k: restore.psnr(v, clean) for k, v in outputs.items() if k != "clean"}
+
+        v = self.control.value
+        what = {"noise": f"σ = {v:.3f} ({v * 255:.0f}/255)", "scale": f"÷{v}, bicubic ×{v} back",
+                "hole": f"{v}×{v} hole"}[self.kind]
+        gain = self.psnrs["model"] - self.psnrs["degraded"]
+        vs = (f", {self.psnrs['model'] - self.psnrs[self._baseline_name]:+.2f} dB over {self._baseline_name}"
+              if self._baseline_name is not None else "")
+        self.info.value = (f"image {i}: {what} &nbsp; model {gain:+.2f} dB over the degraded input{vs} "
+                           f"(PSNR = 10·log10(1 / MSE), against the clean image)")
+        fig, axes = plt.subplots(1, len(outputs), figsize=(2.3 * len(outputs), 2.7))
+        for ax, (name, y) in zip(axes, outputs.items()):
+            img = _as_array(y[0])
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            label = what if name == "degraded" else name
+            ax.set_title(f"{label}\n{self.psnrs[name]:.2f} dB" if name in self.psnrs else f"{name} (target)",
+                         fontsize=9)
+            ax.set_axis_off()
+        fig.tight_layout()
+        self.figure = fig
+        _show_in(self.out, fig)
+        if self.wipe is None:
+            self.wipe = BeforeAfter(outputs["degraded"], outputs["model"], titles=("degraded", "model"))
+        else:
+            self.wipe.set_images(outputs["degraded"], outputs["model"])
+
+    def __repr__(self) -> str:
+        return (f"RestorationExplorer(kind={self.kind!r}, value={self.control.value!r}, index={self.index.value}, "
+                f"images={tuple(self.images.shape)}, baseline={self._baseline_name!r})")
+
+
+def restoration_explorer(model: torch.nn.Module, images: torch.Tensor, kind: str = "noise", values: Any = None,
+                         value: Any = None, baseline: Any = None, seed: int = 0) -> RestorationExplorer:
+    """Re-run a trained restorer live. ``images``: held-out clean images, float ``(N, C, H, W)`` in [0, 1];
+    ``model``: an ``nn.Module`` mapping a degraded batch to restored images of the same shape (e.g. a
+    residual ``UNet``), on any device (each input is moved to it; eval mode and no gradients while it
+    runs, its mode restored after). ``kind`` picks the degradation and its control:
+
+    * ``"noise"``: ``AddNoise(σ)``; a σ slider over ``values = (low, high)`` (default ``(0.0, 0.5)``),
+      starting at ``value`` (the σ the model was trained at; default 25/255);
+    * ``"scale"``: ``Downsample(scale)``; a dropdown of ``values`` (default ``(2, 4)``), starting at
+      ``value`` (default the first);
+    * ``"hole"``: ``CentreHole(size)``; a size slider over ``values = (low, high)`` pixels (default
+      ``(2, 3/4 of the side)``), starting at ``value`` (default 12 on 28×28 digits).
+
+    An index slider picks the image. The panels show the degraded input (clipped), the ``baseline``
+    (a method name of the current degradation's :meth:`~genimg_course.restore.Degradation.baselines`,
+    e.g. ``"nlmeans"``, ``"bicubic"``, ``"biharmonic"``, which follows the control with its default
+    parameter; or a callable ``Degraded → images``, used as given; ``None``: no baseline panel), the
+    model's output (clipped) and the clean image, each titled with its PSNR against the clean image;
+    below them a before/after wipe between the degraded input and the model's output.
+    The noise is drawn from a generator seeded by ``(seed, image index)``: going back to an image shows
+    the same noise.
+
+    Draws once with its defaults when built, so a headless run shows a picture. Returns a
+    :class:`RestorationExplorer` (display it, or make it a cell's last expression)."""
+    return RestorationExplorer(model, images, kind=kind, values=values, value=value, baseline=baseline, seed=seed)
