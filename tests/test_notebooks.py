@@ -113,3 +113,10 @@ def test_notebook_runs_under_smoke_with_figures_in_bands(path: Path, tmp_path: P
 def test_vae_lesson_has_at_least_four_exercises() -> None:
     nb = nbformat.read(ROOT / "notebooks" / "05_vae.ipynb", as_version=4)
     assert sum(c.source.count(BEGIN_SOLUTION) for c in _code(nb)) >= 4
+
+
+def test_restoration_lesson_has_at_least_five_exercises_with_checks() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "06_restoration.ipynb", as_version=4)
+    exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
+    assert len(exercises) >= 5
+    assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
