@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 
 from ..vae import bernoulli_nll, gaussian_kl, reparameterize
 from . import Wrong, check, close, expect_signature
+from ._tensors import returned_tensor, same_values
 
 __all__ = ["check_reparameterize", "check_gaussian_kl", "check_elbo", "check_vae_step", "check_log_mean_exp",
            "check_beta_reading", "BETA_QUESTIONS"]
@@ -31,23 +33,8 @@ __all__ = ["check_reparameterize", "check_gaussian_kl", "check_elbo", "check_vae
 # ---------------------------------------------------------------- helpers
 
 
-def _tensor(got: Any, name: str, what: str) -> torch.Tensor:
-    """The learner's return value as a float tensor, or a :class:`Wrong` that says what came instead."""
-    if got is None:
-        raise Wrong(f"{name} returned None: end it with `return ...` ({what})")
-    if isinstance(got, (tuple, list)):
-        raise Wrong(f"{name} returned a {type(got).__name__} of {len(got)} items: return {what} alone, one tensor")
-    if not isinstance(got, torch.Tensor):
-        raise Wrong(f"{name} should return a tensor ({what}), got {type(got).__name__} {got!r}"[:300])
-    if not got.is_floating_point():
-        raise Wrong(f"{name} returned a {got.dtype} tensor: {what} is made of real numbers (float32 or float64)")
-    return got
-
-
-def _same(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
-    """Same shape and values (float32 or float64); NaN never matches."""
-    return tuple(got.shape) == tuple(want.shape) and bool(
-        torch.allclose(got.detach().double(), want.detach().double(), rtol=rtol, atol=atol))
+_tensor = returned_tensor  # the learner's answer as a float tensor, or a Wrong saying what came
+_same = functools.partial(same_values, rtol=1e-4, atol=1e-5)  # same shape and values (NaN never matches)
 
 
 def _fmt(t: torch.Tensor, n: int = 4) -> str:

@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from .. import restore
 from ..models.unet import UNet
 from . import Wrong, check, close, expect_signature
+from ._tensors import returned_tensor, same_values
 
 __all__ = ["check_psnr", "check_pixel_shuffle", "check_unet_forward", "check_restoration_step", "check_l2_colour",
            "check_colour_reading", "COLOUR_QUESTIONS", "show_colour_questions"]
@@ -49,23 +50,8 @@ __all__ = ["check_psnr", "check_pixel_shuffle", "check_unet_forward", "check_res
 # ---------------------------------------------------------------- helpers
 
 
-def _tensor(got: Any, name: str, what: str) -> torch.Tensor:
-    """The learner's return value as a float tensor, or a :class:`Wrong` that says what came instead."""
-    if got is None:
-        raise Wrong(f"{name} returned None: end it with `return ...` ({what})")
-    if isinstance(got, (tuple, list)):
-        raise Wrong(f"{name} returned a {type(got).__name__} of {len(got)} items: return {what} as one tensor")
-    if not isinstance(got, torch.Tensor):
-        raise Wrong(f"{name} should return a tensor ({what}), got {type(got).__name__} {got!r}"[:300])
-    if not got.is_floating_point():
-        raise Wrong(f"{name} returned a {got.dtype} tensor: {what} is made of real numbers (float32 or float64)")
-    return got
-
-
-def _same(got: torch.Tensor, want: torch.Tensor, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    """Same shape and values; NaN never matches, +inf matches +inf."""
-    return tuple(got.shape) == tuple(want.shape) and bool(
-        torch.allclose(got.detach().double(), want.detach().double(), rtol=rtol, atol=atol))
+_tensor = returned_tensor  # the learner's answer as a float tensor, or a Wrong saying what came
+_same = functools.partial(same_values, rtol=1e-5, atol=1e-6)  # same shape and values (NaN never matches)
 
 
 def _fmt(t: torch.Tensor, n: int = 4, digits: int = 2) -> str:
