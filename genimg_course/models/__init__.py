@@ -11,11 +11,15 @@ The conventions every model here follows, so that no caller branches on "which f
 * **Sampling**: a generative model has ``latent_dim`` and ``render(z, y=None)``, which maps codes
   ``(B, latent_dim)`` to images in [-1, 1] (a VAE converts its Bernoulli mean ``sigmoid(logits)``
   there). :func:`genimg_course.sampling.generate` draws the codes and calls it.
+* **Image-conditioned discriminators** (:class:`PatchGAN`, lesson 07) take the *input image* a
+  translation started from as ``condition`` (``D(x, condition)``, one logit per patch); they do not
+  take class labels.
 * **Arguments** are checked by the shared helpers in :mod:`._checks` (sizes, numbers, devices, labels, and a
   forward's input shape, dtype and device — never its values, so no step waits for the GPU).
 """
 from .classifier import CNNClassifier
 from .dcgan import DCGANDiscriminator, DCGANGenerator, check_gan_pair, dcgan_init
+from .patchgan import PatchGAN, receptive_field
 from .seed_dcgan import SeedDiscriminator, SeedGenerator
 from .toy_gan import MLPDiscriminator, MLPGenerator
 from .unet import UNet
@@ -23,4 +27,4 @@ from .vae import ConvAutoencoder, ConvVAE, MLPVAE
 
 __all__ = ["CNNClassifier", "DCGANGenerator", "DCGANDiscriminator", "dcgan_init", "check_gan_pair",
            "MLPGenerator", "MLPDiscriminator", "SeedGenerator", "SeedDiscriminator",
-           "ConvAutoencoder", "ConvVAE", "MLPVAE", "UNet"]
+           "ConvAutoencoder", "ConvVAE", "MLPVAE", "UNet", "PatchGAN", "receptive_field"]
