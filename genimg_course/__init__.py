@@ -10,7 +10,9 @@
   ``distributed`` the DDP collectives (``ddp_demo``: a run to try them on, and the torchrun launcher);
 * ``models/`` one file per architecture; one module per family with its objective, task and
   diagnostics together: ``gan``, ``vae``, ``restore`` (degradations, classical baselines, PSNR / SSIM,
-  the restoration task) and ``colourise`` (Lab, colour bins, L2 and classification heads);
+  the restoration task), ``colourise`` (Lab, colour bins, L2 and classification heads), ``translate``
+  (pix2pix, CycleGAN, the image buffer; lesson 07) and ``style`` (Gram matrices, random and VGG
+  features, optimising pixels; lesson 08);
   ``sampling`` the one sampler, ``generate(model, n, *, y=None, seed=None)``, for every family;
 * ``metrics`` the judge, FID/KID and the real-vs-real floor; ``figures`` a lesson's figures JSON
   and the one ``Quality`` record a scoreboard reads; ``viz`` plots; ``widgets`` explorers;
