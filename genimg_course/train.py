@@ -306,7 +306,10 @@ def _context(task: Task, batches: Any, amp_dtype: Any, channels_last: bool | Non
 
 
 def _images(batch: Any) -> int:
-    return int((batch[0] if isinstance(batch, (tuple, list)) else batch).shape[0])
+    """Images in a batch: ``x``, ``(x, y)`` or, for two-domain tasks, ``((x_a, y_a), (x_b, y_b))`` (domain A's count)."""
+    while isinstance(batch, (tuple, list)):
+        batch = batch[0]
+    return int(batch.shape[0])
 
 
 def fit(task: Task, batches: Batches, *, steps: int | None = None, epochs: float | None = None,

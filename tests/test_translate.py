@@ -327,3 +327,11 @@ def test_label_preservation(judge, mnist_test: ImageSet) -> None:
     assert label_preservation(judge, x, (y + 1) % 10) < 0.1
     with pytest.raises(ValueError, match="labels must be a tensor of shape"):
         label_preservation(judge, x, y[:10])
+
+
+def test_fit_counts_the_images_of_nested_two_domain_batches():
+    from genimg_course.train import _images
+
+    a, b = torch.zeros(8, 1, 28, 28), torch.zeros(5, 1, 28, 28)
+    assert _images(a) == 8 and _images((a, torch.zeros(8))) == 8
+    assert _images(((a, torch.zeros(8)), (b, torch.zeros(5)))) == 8  # domain A's count
