@@ -62,7 +62,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models._checks import check_bool, check_int, check_module, check_number, check_tensor, describe
-from .train import StepContext, adam, evaluating
+from .restore import ImageTask
+from .train import StepContext, evaluating
 
 __all__ = ["rgb_to_lab", "lab_to_rgb", "ColourBins", "ColouriseTask", "HEADS", "AB_SCALE", "colourise", "chroma",
            "saturation_ratio", "evaluate_colouriser", "ambiguous_tints",
@@ -377,7 +378,7 @@ def _ab_chroma(ab: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(ab[:, 0] ** 2 + ab[:, 1] ** 2 + 1e-12)  # C = √(a² + b²), (B, H, W)
 
 
-class ColouriseTask:
+class ColouriseTask(ImageTask):
     """One step of learning ``L → ab`` for :func:`genimg_course.train.fit`. A batch of clean colour images
     (float ``(B, 3, H, W)`` in [0, 1], uint8 0..255, or an ``(x, y)`` pair from ``ResidentBatches``) is
     turned into Lab on the device inside the step; the model sees ``L / 100`` ``(B, 1, H, W)``.
@@ -400,30 +401,13 @@ class ColouriseTask:
         lr = check_number("lr", lr, low=0, low_open=True)
         self.temperature = check_number("temperature", temperature, low=0)
         _check_model_channels(model, head, bins, "ColouriseTask")
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError(f"ColouriseTask needs a model with trainable parameters; {type(model).__name__} has none")
         self.head, self.bins, self.rebalance = head, bins, rebalance
-        self.modules = {"model": model}
-        self.optimizers = {"model": adam(params, lr)}
-        dev = params[0].device
+        self._setup(model, lr)
+        dev = next(model.parameters()).device
         self._weights = (bins.class_weights(lam, sigma).to(dev) if head == "class" and rebalance else None)
-        self._checked = False
-        self.divergence_hint = "lower the learning rate, or check that the clean images are in [0, 1]"
 
-    @property
-    def model(self) -> nn.Module:
-        """The network being trained: ``modules["model"]`` (read-only)."""
-        return self.modules["model"]
-
-    def _clean(self, batch: Any) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
-            x = x.float() / 255  # uint8 pixels 0..255 → [0, 1], on the device
-        if not self._checked:
-            _rgb_batch(x, "ColouriseTask: the clean training images")
-            self._checked = True
-        return x
+    def _check_first(self, x: torch.Tensor) -> None:
+        _rgb_batch(x, "ColouriseTask: the clean training images")
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad(), _full_precision(x):  # Lab in float32 even under bf16 autocast

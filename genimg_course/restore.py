@@ -40,7 +40,7 @@ __all__ = [
     "Degraded", "add_noise", "downsample", "upsample_bicubic", "blur", "centre_hole", "random_pixels", "apply_mask",
     "to_grey", "Degradation", "AddNoise", "Downsample", "Blur", "CentreHole", "RandomPixels", "ToGrey", "TASKS",
     "make_degradation", "check_images", "psnr", "ssim", "baseline_denoise", "baseline_upscale", "baseline_inpaint",
-    "tune_baseline", "tuned_baselines", "RestorationTask", "evaluate_restorer", "summary", "judge_accuracy",
+    "tune_baseline", "tuned_baselines", "ImageTask", "RestorationTask", "evaluate_restorer", "summary", "judge_accuracy",
     "SHIPPED_RESTORERS", "load_restorer", "checkerboard_index", "PHOTO_TRAIN",
 ]
 
@@ -489,7 +489,42 @@ def tuned_baselines(degrade: Degradation | str, train_clean: torch.Tensor, seed:
 # Training and evaluation
 # ----------------------------------------------------------------------------------------------
 
-class RestorationTask:
+class ImageTask:
+    """What the one-network image tasks share (:class:`RestorationTask`, ``colourise.ColouriseTask``):
+    ``modules={"model": model}`` and its Adam under the same key, the read-only :attr:`model`, and
+    :meth:`_clean`, which turns a batch (``x``, ``(x, y)``, uint8 or float) into float images in [0, 1]
+    on the device and checks the first batch's range once (one host sync; later steps never sync)."""
+
+    divergence_hint = "lower the learning rate, or check that the clean images are in [0, 1]"
+
+    def _setup(self, model: nn.Module, lr: float) -> None:
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"{type(self).__name__} needs a model with trainable parameters; "
+                             f"{type(model).__name__} has none")
+        self.modules = {"model": model}
+        self.optimizers = {"model": adam(params, lr)}
+        self._checked = False
+
+    @property
+    def model(self) -> nn.Module:
+        """The network being trained: ``modules["model"]`` (read-only)."""
+        return self.modules["model"]
+
+    def _check_first(self, x: torch.Tensor) -> None:
+        check_images(x, f"{type(self).__name__}: the clean training images")
+
+    def _clean(self, batch: Any) -> torch.Tensor:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
+            x = x.float() / 255  # uint8 pixels 0..255 → [0, 1], on the device
+        if not self._checked:
+            self._check_first(x)
+            self._checked = True
+        return x
+
+
+class RestorationTask(ImageTask):
     """One step of learning to undo ``degrade``: a clean batch ``x`` (float in [0, 1], e.g. from
     ``ResidentBatches(..., value_range=(0, 1))``, or uint8 0..255, or ``(x, y)``) is degraded on the
     device inside the step (fresh noise / masks every step, from torch's global generator, which
@@ -506,28 +541,8 @@ class RestorationTask:
         if loss not in ("l2", "l1"):
             raise ValueError(f"RestorationTask: loss must be 'l2' or 'l1', got {loss!r}")
         lr = check_number("lr", lr, low=0, low_open=True)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if not params:
-            raise ValueError(f"RestorationTask needs a model with trainable parameters; {type(model).__name__} has none")
         self.degrade, self.loss = degrade, loss
-        self.modules = {"model": model}
-        self.optimizers = {"model": adam(params, lr)}
-        self._checked = False
-        self.divergence_hint = "lower the learning rate, or check that the clean images are in [0, 1]"
-
-    @property
-    def model(self) -> nn.Module:
-        """The network being trained: ``modules["model"]`` (read-only)."""
-        return self.modules["model"]
-
-    def _clean(self, batch: Any) -> torch.Tensor:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        if isinstance(x, torch.Tensor) and x.dtype == torch.uint8:
-            x = x.float() / 255  # uint8 pixels 0..255 → [0, 1], on the device
-        if not self._checked:
-            check_images(x, "RestorationTask: the clean training images")
-            self._checked = True
-        return x
+        self._setup(model, lr)
 
     def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         d = self.degrade.degrade(x)  # on x's device, fresh every call
