@@ -1,5 +1,5 @@
 """Neural style transfer (lesson 08): Gram matrices, the style / content / total-variation losses,
-two feature extractors, and Gatys et al.'s optimisation of an image's pixels.
+three feature extractors, and Gatys et al.'s optimisation of an image's pixels.
 
 * **Losses**: :func:`gram_matrix` (``(B, C, H, W)`` → ``(B, C, C)``, divided by ``C·H·W``),
   :func:`style_loss` (MSE between Gram matrices, summed over layers with optional weights),
@@ -12,13 +12,16 @@ two feature extractors, and Gatys et al.'s optimisation of an image's pixels.
     Ustyuzhaninov, Brendel, Gatys & Bethge (ICLR 2017, "What does it take to generate natural
     textures?") showed that random shallow networks already synthesise textures through their Gram
     matrices. Always available offline.
+  - :class:`ClassifierFeatures` / :func:`judge_features`: the course's trained digit judge (lesson 01)
+    run on each colour channel as a grey image; trained, always on disk, but trained on digits.
   - :func:`vgg_features`: torchvision's ImageNet VGG19 (``VGG19_Weights.IMAGENET1K_V1``, 548 MB by
     torchvision's metadata, whose file torchvision checks against the hash in its name), with
     ImageNet normalisation inside. Used only when the weights are in torch's cache or ``download=True`` is passed.
 
 * :func:`transfer`: Gatys, Ecker & Bethge (CVPR 2016): start from the content photo (or noise) and
   optimise its pixels with L-BFGS or Adam so that its deep features match the content image and its
-  Gram matrices match the style image.
+  Gram matrices match the style image. Each step is :func:`pixel_step` (a closure for Adam and
+  L-BFGS alike, then the clamp to [0, 1]); ``style_loss_fn`` and ``step_fn`` take a learner's own.
 * **Measures**: :func:`held_out_style_loss` (the Gram loss under a *different* random network, a
   judge of style that was not optimised against) and :func:`content_distance` (pixel RMSE of the
   layout, at a quarter of the resolution).
@@ -39,6 +42,10 @@ drop from the photo's, so 128 px fits the 60 s budget on one thread. Here Adam r
 loss *and* keeps the layout; L-BFGS, one gradient per step without line search and clamped to [0, 1]
 after each, paints a stronger but noisier texture over the whole image. The held-out network (seed 1;
 seed 2 gives 3.5e-8 and 1.2e-8) ranks the two routes as the optimised one does.
+
+L-BFGS's end value depends on where it stops: its loss jumps. In one 300-step run (astronaut and strokes at
+128 px, defaults, 2 threads, 2026-12-02; the same trace twice) its style loss was 1.8e-8 at step 40, 1.1e-5
+at step 60, 1.3e-8 at step 140 and 2e-5 at step 180. Lesson 08 measures it (``lbfgs_jumps_10x``).
 """
 from __future__ import annotations
 
@@ -57,7 +64,8 @@ from .models._checks import check_int, check_module, check_number, check_tensor,
 __all__ = [
     "gram_matrix", "style_loss", "content_loss", "total_variation", "RandomFeatures", "VGGFeatures",
     "vgg_features", "vgg_weights_available", "VGG_LAYERS", "transfer", "Transfer", "held_out_style_loss",
-    "content_distance", "check_image", "load_photo", "make_style_image", "STYLE_KINDS",
+    "content_distance", "check_image", "load_photo", "make_style_image", "STYLE_KINDS", "ClassifierFeatures",
+    "judge_features", "pixel_step",
 ]
 
 
@@ -238,6 +246,79 @@ class RandomFeatures(nn.Module):
         return f"channels={self.channels}, kernel_sizes={self.kernel_sizes}, seed={self.seed}"
 
 
+class ClassifierFeatures(nn.Module):
+    """Feature maps of a trained grey-image :class:`~genimg_course.models.CNNClassifier` (the course's
+    judge, trained on 28×28 digits) for RGB images: each colour channel goes through the classifier's
+    convolutional body as a grey image (mapped from [0, 1] to the [-1, 1] it was trained on), and the
+    three channels' maps are stacked, so a layer of ``c`` filters gives ``3·c`` maps (and its Gram
+    matrix the correlations of the filters within and across colours).
+
+    The maps are the outputs of the four conv-BatchNorm-ReLU layers (two per block, a 2×2 max-pool
+    between the blocks); ``style_layers`` are all four, ``content_layers`` the deepest. Its filters
+    were trained to tell digits apart: stroke and edge detectors at the scale of a 28-pixel digit.
+    ``receptive_field`` (14 px for the judge: 3, 5, then 6, 10, 14 after the pool) is ``min_size``.
+    Frozen, eval mode (BatchNorm uses its running statistics). Built by :func:`judge_features`."""
+
+    def __init__(self, classifier: nn.Module) -> None:
+        super().__init__()
+        import copy
+
+        check_module("classifier", classifier, "ClassifierFeatures")
+        body = getattr(classifier, "body", None)
+        if not isinstance(body, nn.Sequential) or getattr(classifier, "in_channels", None) != 1:
+            raise ValueError("ClassifierFeatures expects a grey-image CNNClassifier (in_channels=1, with a .body of "
+                             f"conv blocks), such as metrics.load_judge().classifier; got {describe(classifier)}")
+        self.body = copy.deepcopy(body)
+        self._taps: list[tuple[int, int]] = [(b, i) for b, block in enumerate(self.body)
+                                             for i, m in enumerate(block) if isinstance(m, nn.ReLU)]
+        if not self._taps:
+            raise ValueError("ClassifierFeatures: the classifier's body has no ReLU layers to read maps from")
+        rf, jump, pools = 1, 1, 0  # the deepest tapped map's receptive field, layer by layer
+        for bi, block in enumerate(self.body):
+            for i, m in enumerate(block):
+                if (bi, i) > max(self._taps):
+                    break
+                if isinstance(m, nn.Conv2d):
+                    rf += (m.kernel_size[0] - 1) * m.dilation[0] * jump
+                    jump *= m.stride[0]
+                elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+                    k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+                    st = m.stride if isinstance(m.stride, int) else m.stride[0]
+                    rf, jump, pools = rf + (k - 1) * jump, jump * st, pools + 1
+        self.receptive_field = rf
+        self.min_size = max(rf, 2 ** pools)
+        self.style_layers = tuple(range(len(self._taps)))
+        self.content_layers = (len(self._taps) - 1,)
+        _freeze(self)
+
+    def train(self, mode: bool = True) -> "ClassifierFeatures":
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        check_tensor("x", x, "ClassifierFeatures", dim=4, floating=True)
+        if x.shape[1] != 3:
+            raise ValueError(f"ClassifierFeatures expects (B, 3, H, W) RGB images in [0, 1], got {tuple(x.shape)}")
+        b = x.shape[0]
+        h = x.reshape(b * 3, 1, *x.shape[-2:]) * 2 - 1  # each colour channel as a grey image in [-1, 1]
+        out, last = [], max(self._taps)
+        for bi, block in enumerate(self.body):
+            for i, m in enumerate(block):
+                h = m(h)
+                if (bi, i) in self._taps:
+                    out.append(h.reshape(b, 3 * h.shape[1], *h.shape[-2:]))  # (B, 3·c, h, w)
+                if (bi, i) == last:
+                    return out
+        return out
+
+
+def judge_features(device: torch.device | str = "cpu") -> ClassifierFeatures:
+    """:class:`ClassifierFeatures` of the course's shipped judge (``metrics.load_judge``, lesson 01's digit
+    classifier): a trained CNN that is always there offline, trained on something else than photos."""
+    from .metrics import load_judge
+
+    return ClassifierFeatures(load_judge(device).classifier).to(device)
+
+
 def _vgg_names() -> list[str]:
     names = []
     for b, n in enumerate((2, 2, 4, 4, 4), start=1):
@@ -395,7 +476,8 @@ def make_style_image(size: int = 128, kind: str = "strokes", seed: int = 0) -> t
       dark ground: the photo's palette, none of its layout. Procedural, seeded by ``seed``.
     * ``"mosaic"``: scikit-image's ``rocket`` photo cut into SLIC superpixels (about 120), each filled
       with its mean colour posterised to 4 levels per channel, with dark borders: a stained-glass /
-      poster look.
+      poster look. ``seed`` turns the photo by ``seed % 4`` quarter turns first (and mirrors it when
+      ``seed // 4`` is odd): the same recipe and palette, other cells (``seed=0``: the photo as it is).
 
     Neither is a painting: they are textures with a painting's ingredients (flat colour regions,
     strokes, hard edges), enough for the Gram matrices to carry a clearly different style than a photo.
@@ -410,6 +492,8 @@ def make_style_image(size: int = 128, kind: str = "strokes", seed: int = 0) -> t
         from skimage.segmentation import find_boundaries, slic
 
         img = _to_tensor(data.rocket(), size)[0].permute(1, 2, 0).numpy().astype(np.float64)
+        img = np.rot90(img, seed % 4)
+        img = np.ascontiguousarray(img[:, ::-1] if (seed // 4) % 2 else img)
         seg = slic(img, n_segments=120, compactness=10, start_label=0)
         out = np.zeros_like(img)
         for s in range(seg.max() + 1):
@@ -441,6 +525,25 @@ def make_style_image(size: int = 128, kind: str = "strokes", seed: int = 0) -> t
 # Transfer
 # ----------------------------------------------------------------------------------------------
 
+def pixel_step(x: torch.Tensor, optimizer: torch.optim.Optimizer,
+               loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """One optimisation step on the pixels ``x`` (a leaf tensor with ``requires_grad``) that works for
+    Adam and for L-BFGS alike: the step goes through a *closure* that recomputes the loss and its
+    gradient (L-BFGS may call it more than once per step; Adam calls it once), then the pixels are
+    clamped back to [0, 1]. Returns the loss the closure computed first, detached."""
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(x)
+        x.grad = torch.autograd.grad(loss, x)[0]  # d loss / d pixels; the network's weights get no gradient
+        return loss.detach()
+
+    loss = optimizer.step(closure)
+    with torch.no_grad():
+        x.clamp_(0, 1)  # an image's pixels live in [0, 1]
+    return loss
+
+
 class Transfer(NamedTuple):
     """What :func:`transfer` returns: ``image`` ``(1, 3, H, W)`` in [0, 1] and ``history``, a dict with
     per-step lists ``"loss"``, ``"style"``, ``"content"``, ``"tv"`` (the weighted terms' raw values:
@@ -454,7 +557,9 @@ def transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Module | N
              content_weight: float = 1.0, style_weight: float = 1e5, tv_weight: float = 0.0,
              optimizer: str = "lbfgs", lr: float | None = None, init: str = "content", seed: int = 0,
              callback: Callable[[int, torch.Tensor, dict[str, float]], Any] | None = None,
-             max_seconds: float | None = None) -> Transfer:
+             max_seconds: float | None = None,
+             style_loss_fn: Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor] | None = None,
+             step_fn: Callable[..., Any] | None = None) -> Transfer:
     """Gatys et al. (2016): optimise the pixels of an image so that its features match ``content``'s
     (at ``features.content_layers``) and its Gram matrices match ``style``'s (at
     ``features.style_layers``): loss ``content_weight·content + style_weight·style + tv_weight·TV``.
@@ -466,6 +571,9 @@ def transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Module | N
     ``"content"`` (start from the photo) or ``"noise"`` (uniform noise seeded by ``seed``). The pixels
     are clamped to [0, 1] after every step. ``callback(step, image, losses)`` is called after each
     step; returning ``True`` stops. ``max_seconds`` stops once that much time has passed.
+    ``style_loss_fn(feats_x, feats_style)`` replaces :func:`style_loss` (e.g. a learner's own, on the
+    lists of style maps); ``step_fn(x, optimizer, loss_fn)`` replaces :func:`pixel_step` (one step
+    through a closure; the pixels are clamped to [0, 1] after it in any case).
     Returns :class:`Transfer` ``(image, history)``; ``image`` detached.
     """
     who = "transfer"
@@ -486,8 +594,9 @@ def transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Module | N
     lr = (1.0 if optimizer == "lbfgs" else 0.02) if lr is None else check_number("lr", lr, low=0, low_open=True)
     if max_seconds is not None:
         max_seconds = check_number("max_seconds", max_seconds, low=0, low_open=True)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"{who}: callback must be callable, got {describe(callback)}")
+    for name, fn in (("callback", callback), ("style_loss_fn", style_loss_fn), ("step_fn", step_fn)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{who}: {name} must be callable, got {describe(fn)}")
     p = next(features.parameters(), None)
     if p is not None and p.device != content.device:
         raise ValueError(f"{who}: the features' weights are on {p.device} but the images on {content.device}")
@@ -512,24 +621,28 @@ def transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Module | N
     hist: dict[str, Any] = {"loss": [], "style": [], "content": [], "tv": [], "seconds": [], "steps": 0}
     last: dict[str, torch.Tensor] = {}
 
-    def closure() -> torch.Tensor:
-        f = features(x)
-        ls = style_loss([f[i] for i in s_idx], target_s)
+    s_loss = style_loss if style_loss_fn is None else style_loss_fn
+    step_once = pixel_step if step_fn is None else step_fn
+
+    def loss_fn(img: torch.Tensor) -> torch.Tensor:
+        f = features(img)
+        ls = s_loss([f[i] for i in s_idx], target_s)
+        if not isinstance(ls, torch.Tensor) or ls.numel() != 1:
+            raise TypeError(f"{who}: style_loss_fn must return one number as a tensor, got {describe(ls)}")
+        ls = ls.reshape(())
         lc = content_loss([f[i] for i in c_idx], target_c)
-        ltv = total_variation(x) if tw > 0 else x.new_zeros(())
-        loss = cw * lc + sw * ls + tw * ltv
-        x.grad = torch.autograd.grad(loss, x)[0]  # gradients to the pixels only, never to the network
+        ltv = total_variation(img) if tw > 0 else img.new_zeros(())
+        loss = cw * lc + sw * ls + tw * ltv  # Gatys et al.: α·content + β·style (+ TV)
         last.update(loss=loss.detach(), style=ls.detach(), content=lc.detach(), tv=ltv.detach())
-        return loss.detach()
+        return loss
 
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
-        if optimizer == "lbfgs":
-            opt.step(closure)
-        else:
-            opt.zero_grad(set_to_none=True)
-            closure()
-            opt.step()
+        last.clear()
+        step_once(x, opt, loss_fn)
+        if not last:
+            raise RuntimeError(f"{who}: step_fn did not compute the loss: it must call loss_fn(x) (inside the "
+                               "optimizer's closure)")
         with torch.no_grad():
             x.clamp_(0, 1)
         losses = {k: float(v) for k, v in last.items()}
@@ -553,18 +666,26 @@ def transfer(content: torch.Tensor, style: torch.Tensor, features: nn.Module | N
 _JUDGES: dict[int, RandomFeatures] = {}
 
 
-def held_out_style_loss(result: torch.Tensor, style: torch.Tensor, seed: int = 1) -> float:
+def held_out_style_loss(result: torch.Tensor, style: torch.Tensor, seed: int = 1,
+                        features: nn.Module | None = None) -> float:
     """The style loss (:func:`style_loss`, all layers, unit weights) of ``result`` against ``style``
     measured with ``RandomFeatures(seed=seed)``: a network with the default architecture but
     *other* random filters than the default extractor (seed 0), so a held-out judge of style — a
     result that only fooled the filters it was optimised against scores badly here. Use a seed
-    other than the one optimised against. Both ``(1, 3, H, W)`` in [0, 1]."""
-    seed = check_int("seed", seed)
-    if seed not in _JUDGES:
-        _JUDGES[seed] = RandomFeatures(seed=seed)
-    judge = _JUDGES[seed]
-    check_image(result, "result", "held_out_style_loss", judge.min_size)
-    check_image(style, "style", "held_out_style_loss", judge.min_size)
+    other than the one optimised against. Both ``(1, 3, H, W)`` in [0, 1]. ``features``: another
+    extractor to judge with instead (e.g. a random network of another architecture); ``seed`` is
+    then unused."""
+    if features is not None:
+        check_module("features", features, "held_out_style_loss")
+        judge = features
+    else:
+        seed = check_int("seed", seed)
+        if seed not in _JUDGES:
+            _JUDGES[seed] = RandomFeatures(seed=seed)
+        judge = _JUDGES[seed]
+    min_size = getattr(judge, "min_size", None)
+    check_image(result, "result", "held_out_style_loss", min_size)
+    check_image(style, "style", "held_out_style_loss", min_size)
     judge = judge.to(result.device)
     with torch.no_grad():
         return float(style_loss(judge(result), judge(style.to(result.device))))

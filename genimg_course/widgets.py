@@ -762,3 +762,124 @@ def restoration_explorer(model: torch.nn.Module, images: torch.Tensor, kind: str
     Draws once with its defaults when built, so a headless run shows a picture. Returns a
     :class:`RestorationExplorer` (display it, or make it a cell's last expression)."""
     return RestorationExplorer(model, images, kind=kind, values=values, value=value, baseline=baseline, seed=seed)
+
+
+# ---------------------------------------------------------------- style weight, re-optimised live (lesson 08)
+
+class StyleExplorer(_Explorer):
+    """The object :func:`style_explorer` returns: ``widget``; the control ``slider`` (the style weight β, on a
+    log scale) and ``wipe`` (a :class:`BeforeAfter` between the content photo and the result); and the state
+    of the last render: ``style_weight``, ``result`` (CPU ``(1, 3, H, W)`` in [0, 1]), ``history`` (that run's
+    :class:`~genimg_course.style.Transfer` history), ``scores`` (``"style"``: the optimised style loss,
+    ``"held_out"``: :func:`~genimg_course.style.held_out_style_loss`, ``"content_distance"``), ``figure`` and
+    ``runs`` (how many times the pixels have been optimised; a weight seen before is shown from a cache)."""
+
+    def __init__(self, content: torch.Tensor, style: torch.Tensor, features: torch.nn.Module | None = None,
+                 style_weight: float = 1e5, weights: tuple[float, float] = (1e2, 1e7), steps: int = 20,
+                 optimizer: str = "adam", lr: float | None = None, tv_weight: float = 0.0) -> None:
+        import ipywidgets as W
+
+        from . import style as S
+
+        who = "style_explorer"
+        if features is None:
+            features = S.RandomFeatures()
+        check_module("features", features, who)
+        min_size = getattr(features, "min_size", None)
+        S.check_image(content, "content", who, min_size)
+        S.check_image(style, "style", who, min_size)
+        if not isinstance(weights, (tuple, list)) or len(weights) != 2:
+            raise ValueError(f"{who}: weights must be the slider's range of style weights (low, high), e.g. (1e2, 1e7), "
+                             f"got {describe(weights)}")
+        lo, hi = (check_number(f"weights[{i}]", w, low=0, low_open=True) for i, w in enumerate(weights))
+        if not lo < hi:
+            raise ValueError(f"{who}: weights must be (low, high) with 0 < low < high, got {tuple(weights)}")
+        self.style_weight = self._check_weight(style_weight, lo, hi)
+        self.steps = check_int("steps", steps, minimum=1)
+        if self.steps > 1000:
+            raise ValueError(f"{who}: steps is re-run at every move of the slider; keep it at most 1000, got {self.steps}")
+        if optimizer not in ("lbfgs", "adam"):
+            raise ValueError(f"{who}: optimizer must be 'lbfgs' or 'adam', got {optimizer!r}")
+        self.lr = None if lr is None else check_number("lr", lr, low=0, low_open=True)
+        self.tv_weight = check_number("tv_weight", tv_weight, low=0)
+        self.optimizer, self.range = optimizer, (lo, hi)
+        self.features = features
+        p = next(iter(features.parameters()), None)
+        dev = p.device if p is not None else torch.device("cpu")
+        self.content, self.style = content.detach().to(dev), style.detach().to(dev)
+        self.runs, self._cache = 0, {}
+        self.slider = W.FloatLogSlider(value=self.style_weight, base=10, min=math.log10(lo), max=math.log10(hi),
+                                       step=0.25, description="style β", readout_format=".1e",
+                                       continuous_update=False)  # each move re-optimises for `steps` steps
+        self.info = W.HTML()
+        self.out = W.Output()
+        self.wipe: BeforeAfter | None = None
+        self.update(self.style_weight)  # draw once, so a headless run shows (and tests) a picture
+        self.widget = W.VBox([self.slider, self.info, self.out, self.wipe.widget])
+        self.slider.observe(lambda change: self.update(change["new"]), names="value")
+
+    @staticmethod
+    def _check_weight(w: Any, lo: float, hi: float) -> float:
+        w = check_number("style_weight", w, low=0, low_open=True)
+        if not lo * (1 - 1e-9) <= w <= hi * (1 + 1e-9):
+            raise ValueError(f"style_explorer: style_weight must lie in the slider's range weights = ({lo:g}, {hi:g}), "
+                             f"got {w:g}")
+        return float(w)
+
+    def update(self, style_weight: float) -> torch.Tensor:
+        """Re-optimise the pixels from the content photo for ``steps`` steps at ``style_weight`` (inside the
+        slider's range), redraw, and return the result ``(1, 3, H, W)`` on the CPU. The slider calls this."""
+        import matplotlib.pyplot as plt
+
+        from . import style as S
+
+        w = self._check_weight(style_weight, *self.range)
+        key = float(f"{w:.6g}")
+        if key not in self._cache:
+            r = S.transfer(self.content, self.style, self.features, steps=self.steps, style_weight=w,
+                           tv_weight=self.tv_weight, optimizer=self.optimizer, lr=self.lr)
+            self.runs += 1
+            scores = {"style": r.history["style"][-1], "held_out": S.held_out_style_loss(r.image, self.style),
+                      "content_distance": S.content_distance(r.image, self.content)}
+            self._cache[key] = (r.image.cpu(), r.history, scores)
+        self.result, self.history, self.scores = self._cache[key]
+        self.style_weight = w
+        self.info.value = (f"style weight β = {w:.2g}, {self.steps} {self.optimizer} steps from the photo: style loss "
+                           f"{self.scores['style']:.2g} (held-out network {self.scores['held_out']:.2g}), content "
+                           f"distance {self.scores['content_distance']:.3f}")
+        fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.8))
+        for ax, (name, img) in zip(axes, (("content", self.content), (f"result, β = {w:.2g}", self.result),
+                                          ("style", self.style))):
+            ax.imshow(_as_array(img[0].detach().float().cpu().clamp(0, 1)), interpolation="nearest")
+            ax.set_title(name, fontsize=9)
+            ax.set_axis_off()
+        fig.tight_layout()
+        self.figure = fig
+        _show_in(self.out, fig)
+        if self.wipe is None:
+            self.wipe = BeforeAfter(self.content.cpu(), self.result, titles=("photo", "restyled"))
+        else:
+            self.wipe.set_images(self.content.cpu(), self.result)
+        return self.result
+
+    def __repr__(self) -> str:
+        return (f"StyleExplorer(style_weight={self.style_weight:.3g}, steps={self.steps}, optimizer={self.optimizer!r}, "
+                f"content={tuple(self.content.shape)}, style={tuple(self.style.shape)})")
+
+
+def style_explorer(content: torch.Tensor, style: torch.Tensor, features: torch.nn.Module | None = None,
+                   style_weight: float = 1e5, weights: tuple[float, float] = (1e2, 1e7), steps: int = 20,
+                   optimizer: str = "adam", lr: float | None = None, tv_weight: float = 0.0) -> StyleExplorer:
+    """A style-weight slider for neural style transfer: each move re-optimises the pixels, from the content
+    photo, for ``steps`` steps of :func:`genimg_course.style.transfer` at the new weight β (``weights``: the
+    slider's log-scale range), and shows the photo, the result and the style image, with the result's style
+    loss, its held-out style loss and its content distance; below, a before/after wipe between the photo and
+    the result. ``content``, ``style``: ``(1, 3, H, W)`` images in [0, 1], at least the ``features``'
+    ``min_size`` (default ``RandomFeatures()``, 38 px). Draws once at ``style_weight`` when built, so a
+    headless run shows a picture; ``update(weight)`` does what the slider does. Returns a
+    :class:`StyleExplorer`."""
+    return StyleExplorer(content, style, features=features, style_weight=style_weight, weights=weights, steps=steps,
+                         optimizer=optimizer, lr=lr, tv_weight=tv_weight)
+
+
+__all__ += ["StyleExplorer", "style_explorer"]

@@ -120,3 +120,10 @@ def test_restoration_lesson_has_at_least_five_exercises_with_checks() -> None:
     exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
     assert len(exercises) >= 5
     assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
+
+
+def test_style_transfer_lesson_has_at_least_five_exercises_with_checks() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "08_style_transfer.ipynb", as_version=4)
+    exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
+    assert len(exercises) >= 5
+    assert all("check_" in src for src in exercises), "every exercise cell ends with its check"

@@ -148,6 +148,9 @@ def test_make_style_image_kinds():
         assert 0 <= float(img.min()) and float(img.max()) <= 1 and float(img.std()) > 0.05
     torch.testing.assert_close(S.make_style_image(48, seed=3), S.make_style_image(48, seed=3))
     assert not torch.equal(S.make_style_image(48, seed=3), S.make_style_image(48, seed=4))
+    m0, m1 = S.make_style_image(48, "mosaic", seed=0), S.make_style_image(48, "mosaic", seed=1)
+    assert not torch.equal(m0, m1)  # other cells, the same palette
+    torch.testing.assert_close(m0.mean(dim=(2, 3)), m1.mean(dim=(2, 3)), atol=0.03, rtol=0)
 
 
 def test_vgg_offline_error_or_features(monkeypatch, tmp_path):
@@ -188,3 +191,65 @@ def test_vgg_wrapper_layers_and_normalisation_with_random_weights():
         torch.testing.assert_close(a, b)
     assert [o.shape[1] for o in out] == [64, 128, 256]
     assert all(not p.requires_grad for p in f.parameters())
+
+
+def test_judge_features_rgb_maps_and_measured_receptive_field():
+    f = S.judge_features()
+    assert f.receptive_field == 14 and f.min_size == 14
+    assert f.style_layers == (0, 1, 2, 3) and f.content_layers == (3,)
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    out = f(x)
+    assert [tuple(o.shape) for o in out] == [(1, 96, 32, 32), (1, 96, 32, 32), (1, 192, 16, 16), (1, 192, 16, 16)]
+    out[-1][0, :, 8, 8].sum().backward()
+    rows = (x.grad.abs().sum(dim=(0, 1, 3)) > 0).nonzero()
+    assert int(rows.max() - rows.min() + 1) == 14
+    assert all(not p.requires_grad for p in f.parameters()) and not f.training
+    # each colour channel goes through the grey network alone: a red-only image leaves the other maps at their
+    # response to a black image
+    red = torch.zeros(1, 3, 32, 32)
+    red[:, 0] = torch.rand(32, 32)
+    black = f(torch.zeros(1, 3, 32, 32))[0]
+    torch.testing.assert_close(f(red)[0][:, 32:], black[:, 32:])
+    with pytest.raises(ValueError, match="grey-image CNNClassifier"):
+        S.ClassifierFeatures(S.RandomFeatures())
+
+
+def test_transfer_takes_a_style_loss_and_a_step(small, one_thread):
+    content, style = small
+    calls = {"loss": 0, "step": 0}
+
+    def my_loss(fx, fs):
+        calls["loss"] += 1
+        return S.style_loss(fx, fs)
+
+    def my_step(x, opt, loss_fn):
+        calls["step"] += 1
+        return S.pixel_step(x, opt, loss_fn)
+
+    a = S.transfer(content, style, steps=4, optimizer="adam")
+    b = S.transfer(content, style, steps=4, optimizer="adam", style_loss_fn=my_loss, step_fn=my_step)
+    torch.testing.assert_close(a.image, b.image)
+    assert calls == {"loss": 4, "step": 4}
+    with pytest.raises(TypeError, match="style_loss_fn must be callable"):
+        S.transfer(content, style, style_loss_fn="gram")
+    with pytest.raises(TypeError, match="one number as a tensor"):
+        S.transfer(content, style, steps=1, style_loss_fn=lambda fx, fs: [0.0])
+    with pytest.raises(RuntimeError, match="did not compute the loss"):
+        S.transfer(content, style, steps=1, step_fn=lambda x, opt, fn: None)
+
+
+def test_pixel_step_clamps_and_serves_both_optimisers():
+    for make in (lambda x: torch.optim.Adam([x], lr=0.5), lambda x: torch.optim.LBFGS([x], lr=1, max_iter=1)):
+        x = torch.full((1, 3, 4, 4), 0.5, requires_grad=True)
+        loss = S.pixel_step(x, make(x), lambda img: ((img - 2.0) ** 2).sum())
+        assert isinstance(loss, torch.Tensor) and float(loss) == pytest.approx(3 * 16 * 2.25)
+        assert float(x.max()) <= 1.0 and float(x.min()) > 0.5
+
+
+def test_held_out_style_loss_with_another_network(small):
+    content, style = small
+    other = S.RandomFeatures(channels=(16, 32), kernel_sizes=(5, 9), seed=7)
+    assert S.held_out_style_loss(style, style, features=other) == 0
+    assert S.held_out_style_loss(content, style, features=other) > 0
+    with pytest.raises(ValueError, match=f"needs at least {other.min_size}"):
+        S.held_out_style_loss(content[..., :16, :16], style, features=other)
