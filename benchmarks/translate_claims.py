@@ -52,13 +52,12 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from genimg_course.data import ResidentBatches, load_mnist  # noqa: E402
-from genimg_course.metrics import fid, load_judge, real_vs_real, reference_split  # noqa: E402
+from genimg_course.metrics import load_judge  # noqa: E402
 from genimg_course.models.patchgan import PatchGAN  # noqa: E402
 from genimg_course.models.unet import UNet  # noqa: E402
-from genimg_course.restore import judge_accuracy, psnr  # noqa: E402
-from genimg_course.train import evaluating, fit, seed_everything  # noqa: E402
-from genimg_course.translate import (CycleGANTask, Pix2PixTask, UnpairedBatches, edges, label_preservation,  # noqa: E402
-                                     load_sklearn_digits_28)
+from genimg_course.train import fit, seed_everything  # noqa: E402
+from genimg_course.translate import (CycleGANTask, Pix2PixTask, UnpairedBatches, edges, evaluate_cyclegan,  # noqa: E402
+                                     evaluate_pix2pix, load_sklearn_digits_28)
 
 # name -> (claim, settings)
 RUNS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -73,17 +72,6 @@ def _finite(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
 
 
-@torch.no_grad()
-def _apply(G: torch.nn.Module, x: torch.Tensor, batch: int = 250) -> torch.Tensor:
-    """``G`` on float images ``x`` (N, 1, 28, 28) in [0, 1], in eval mode, outputs clipped to [0, 1]."""
-    with evaluating(G):
-        return torch.cat([G(x[i:i + batch]).clamp(0, 1) for i in range(0, x.shape[0], batch)])
-
-
-def _edge_energy(x: torch.Tensor) -> float:
-    return float(edges(x).mean())
-
-
 def run_pix2pix(name: str, adversarial: bool, cfg: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(1)
     seed, steps, n = cfg["seed"], cfg["p2p_steps"], cfg["n"]
@@ -96,18 +84,10 @@ def run_pix2pix(name: str, adversarial: bool, cfg: dict[str, Any]) -> dict[str, 
     t0 = time.perf_counter()
     fit(task, batches, steps=steps, log_every=max(1, min(100, steps)), seed=seed, amp_dtype=None, progress=False)
     seconds = time.perf_counter() - t0
-    judge = load_judge()
     images, labels = test.images[:cfg["eval_limit"]], test.labels[:cfg["eval_limit"]]
-    target = images.float() / 255
-    out = _apply(G, edges(target))
-    acc_out, acc_true = judge_accuracy(judge, out, labels), judge_accuracy(judge, target, labels)
-    ref_idx, other_idx = reference_split(torch.arange(len(images)), n, 0)  # the halves real_vs_real uses
+    scores = evaluate_pix2pix(G, images, labels, load_judge(), n)
     row = dict(run=name, claim="pix2pix", adversarial=adversarial, steps=steps, batch=cfg["batch"], width=cfg["width"],
-               seconds=round(seconds, 1), s_per_step=round(seconds / steps, 4),
-               psnr=psnr(out, target), judge_acc=acc_out, judge_acc_true=acc_true,
-               judge_ratio=acc_out / acc_true, edge_ratio=_edge_energy(out) / _edge_energy(target),
-               fid=fid(images[ref_idx], out[other_idx], judge, value_range=(0, 1)),
-               fid_floor=real_vs_real(images, n, judge, seed=0), n=n, test_digits=len(images))
+               seconds=round(seconds, 1), s_per_step=round(seconds / steps, 4), **scores)
     return _finite(row)
 
 
@@ -125,26 +105,11 @@ def run_cyclegan(name: str, lam_cycle: float, cfg: dict[str, Any]) -> dict[str, 
     t0 = time.perf_counter()
     fit(task, batches, steps=steps, log_every=max(1, min(100, steps)), seed=seed, amp_dtype=None, progress=False)
     seconds = time.perf_counter() - t0
-    judge = load_judge()
     k = cfg["eval_limit"]
-    a_img, a_lab, b_img, b_lab = a_test.images[:k], a_test.labels[:k], b_test.images[:k], b_test.labels[:k]
-    a, b = a_img.float() / 255, b_img.float() / 255
-    fake_b, fake_a = _apply(G_ab, a), _apply(G_ba, b)  # A→B, B→A
-    rec_a, rec_b = _apply(G_ba, fake_b), _apply(G_ab, fake_a)  # A→B→A, B→A→B
-    # FID against the target domain: translations of one held-out half, references the other half
-    ref_a, other_a = reference_split(torch.arange(len(a)), n, 0)
-    ref_b, other_b = reference_split(torch.arange(len(b)), n, 0)
+    scores = evaluate_cyclegan(G_ab, G_ba, a_test.images[:k], a_test.labels[:k], b_test.images[:k], b_test.labels[:k],
+                               load_judge(), n)
     row = dict(run=name, claim="cyclegan", lam_cycle=lam_cycle, margin=cfg["margin"], steps=steps, batch=cfg["cycle_batch"], width=w,
-               seconds=round(seconds, 1), s_per_step=round(seconds / steps, 4),
-               keep_ab=label_preservation(judge, fake_b, a_lab), keep_ba=label_preservation(judge, fake_a, b_lab),
-               judge_acc_a=judge_accuracy(judge, a, a_lab), judge_acc_b=judge_accuracy(judge, b, b_lab),
-               cycle_psnr_a=psnr(rec_a, a), cycle_psnr_b=psnr(rec_b, b),
-               fid_ab=fid(b_img[ref_b], fake_b[other_a], judge, value_range=(0, 1)),
-               fid_ab_untranslated=fid(b_img[ref_b], a_img[other_a], judge),
-               fid_b_floor=real_vs_real(b_img, n, judge, seed=0),
-               fid_ba=fid(a_img[ref_a], fake_a[other_b], judge, value_range=(0, 1)),
-               fid_ba_untranslated=fid(a_img[ref_a], b_img[other_b], judge),
-               fid_a_floor=real_vs_real(a_img, n, judge, seed=0), n=n, test_digits_a=len(a), test_digits_b=len(b))
+               seconds=round(seconds, 1), s_per_step=round(seconds / steps, 4), **scores)
     return _finite(row)
 
 

@@ -47,6 +47,11 @@ SHIPPED: dict[str, tuple[str, str, str]] = {
     "colourise_class_photo": ("colourise_class_photo.pt", "f2732035885cad631e40c763a1f5157982055cd986e437dff47a1bc66913decf", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour class --width 24 --steps 400 --fine 100"),
     "colourise_l2_tints": ("colourise_l2_tints.pt", "aa8422cb1c488618ca42a74070f5c5e273ee260c4fd90ed628f3bdfa02aecbee", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour l2 --tints --width 24 --steps 250 --fine 50"),
     "colourise_class_tints": ("colourise_class_tints.pt", "10f55fbb4d154c2e19bff5a675bdcd1717896c4a42d767b08856a255e37b5189", "OMP_NUM_THREADS=1 tools/make_restore_weights.py --colour class --tints --width 24 --steps 250 --fine 50"),
+    # lesson 07's translators (translate.load_translator)
+    "translate_pix2pix_l1": ("translate_pix2pix_l1.pt", "2b61a6f375f8c7ec15a67f309e2652a01a7c57aa8c7c950b9ed5d10bbc23aa48", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which pix2pix_l1 --steps 2500 --fine 500"),
+    "translate_pix2pix_cgan": ("translate_pix2pix_cgan.pt", "931847d104c43c190296b2fa4bda31eac35362ea7e4845aa133e7b49a0f43b77", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which pix2pix_cgan --steps 2500 --fine 500"),
+    "translate_cyclegan": ("translate_cyclegan.pt", "23564cf5faf7f794d98fda2352a3ebe9d5dc19c1b9106a98423398fbf56be122", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which cyclegan --residual --steps 600 --fine 0"),
+    "translate_cyclegan_nocycle": ("translate_cyclegan_nocycle.pt", "9e25bc737e30de64aea1608d9f118dc0fdf3ffbaf3afedfe3b71864169c6be87", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which cyclegan_nocycle --residual --steps 600 --fine 0"),
 }
 
 

@@ -17,6 +17,10 @@ and the judge as the measure of what a translation keeps.
   (:func:`load_sklearn_digits_28`) — two different handwriting collections, with labels kept
   only to *measure* (:func:`label_preservation`), never to train.
 
+:func:`evaluate_pix2pix` and :func:`evaluate_cyclegan` score a translator on held-out digits (PSNR, the
+judge's reading, judge FID beside its floor); :func:`load_translator` returns the longer-trained
+translators that ship with the package (:data:`SHIPPED_TRANSLATORS`, tools/make_translate_weights.py).
+
 Images are float in [0, 1] throughout (uint8 0..255 batches are scaled on the device), the range of
 :func:`restore.judge_accuracy` and :func:`restore.psnr`. Discriminators return logits.
 
@@ -48,7 +52,8 @@ from .train import StepContext, adam
 
 __all__ = ["edges", "edge_pairs", "pix2pix_d_loss", "pix2pix_g_loss", "lsgan_d_loss", "lsgan_g_loss", "cycle_loss",
            "Pix2PixTask", "ImageBuffer", "CycleGANTask", "UnpairedBatches", "load_sklearn_digits_28",
-           "label_preservation"]
+           "label_preservation", "apply_translator", "evaluate_pix2pix", "evaluate_cyclegan", "SHIPPED_TRANSLATORS",
+           "load_translator"]
 
 
 # ---------------------------------------------------------------- paired data: edges → digit
@@ -521,3 +526,159 @@ def label_preservation(judge: Any, translated: torch.Tensor, labels: torch.Tenso
     if not x.is_floating_point():
         raise TypeError(f"label_preservation: translated must be float images in [0, 1] or uint8, got {x.dtype}")
     return judge_accuracy(judge, x.detach().float().clamp(0, 1), labels)
+
+
+# ---------------------------------------------------------------- measuring a translator
+@torch.no_grad()
+def apply_translator(G: nn.Module, x: torch.Tensor, batch: int = 250) -> torch.Tensor:
+    """``G`` on images ``x`` (float ``(N, C, H, W)`` in [0, 1], or uint8) in chunks of ``batch``, in
+    eval mode (``G``'s mode is put back afterwards), on ``G``'s device, outputs clipped to [0, 1] and
+    returned on ``x``'s device."""
+    check_module("G", G, "apply_translator")
+    check_tensor("apply_translator: x", x, dim=4)
+    batch = check_int("batch", batch, minimum=1)
+    from .train import evaluating
+
+    dev = next(G.parameters()).device
+    x = _as_unit(x)
+    with evaluating(G):
+        return torch.cat([G(x[i:i + batch].float().to(dev)).float().clamp(0, 1).to(x.device)
+                          for i in range(0, x.shape[0], batch)])
+
+
+def _unit_images(x: Any, what: str) -> torch.Tensor:
+    check_tensor(what, x, dim=4)
+    x = _as_unit(x)
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be float images in [0, 1] or uint8 0..255, got {x.dtype}")
+    return check_images(x.float(), what, channels=1)
+
+
+def _labels_for(labels: Any, n: int, what: str) -> torch.Tensor:
+    if not _is_labels(labels, n):
+        raise ValueError(f"{what} must be integer class labels of shape ({n},), got {describe(labels)}")
+    return labels
+
+
+def _judge_n(judge: Any, n: Any, sizes: list[int]) -> tuple[Any, int]:
+    from .metrics import load_judge
+
+    n = check_int("n", n, minimum=128)
+    if 2 * n > min(sizes):
+        raise ValueError(f"FID at n = {n} per side needs two disjoint halves of {2 * n} images, got {min(sizes)}: "
+                         f"lower n (at most {min(sizes) // 2} here, and at least 128, the judge's features)")
+    return (judge if judge is not None else load_judge()), n
+
+
+def evaluate_pix2pix(G: nn.Module, images: torch.Tensor, labels: torch.Tensor, judge: Any = None,
+                     n: int = 500) -> dict[str, float]:
+    """Held-out scores of an edges → digit translator ``G`` on the true digits ``images`` (float
+    ``(N, 1, 28, 28)`` in [0, 1], or uint8) with their ``labels``: ``psnr`` of ``G(edges(x))``
+    against ``x``; ``judge_acc`` (the judge's accuracy on the outputs), ``judge_acc_true`` (on the
+    true digits) and their ratio ``judge_ratio`` (the FCN-score analogue); ``edge_ratio``, the mean
+    Sobel magnitude of the outputs over that of the true digits (1: as sharp as real ink, below 1:
+    blurred); ``fid``, judge FID at ``n`` per side of the translations of one half of the digits
+    (:func:`metrics.reference_split`, seed 0) against the other half, beside ``fid_floor``, the
+    real-vs-real FID of the same halves (a perfect translator scores the floor). ``judge``:
+    :func:`metrics.load_judge` (loaded when ``None``)."""
+    from .metrics import fid, real_vs_real, reference_split
+    from .restore import psnr
+
+    check_module("G", G, "evaluate_pix2pix")
+    target = _unit_images(images, "evaluate_pix2pix: images")
+    labels = _labels_for(labels, target.shape[0], "evaluate_pix2pix: labels")
+    judge, n = _judge_n(judge, n, [target.shape[0]])
+    out = apply_translator(G, edges(target))
+    acc_out, acc_true = judge_accuracy(judge, out, labels), judge_accuracy(judge, target, labels)
+    ref, other = reference_split(torch.arange(target.shape[0]), n, 0)  # the halves real_vs_real uses
+    return {"psnr": psnr(out, target), "judge_acc": acc_out, "judge_acc_true": acc_true,
+            "judge_ratio": acc_out / max(acc_true, 1e-12),
+            "edge_ratio": float(edges(out).mean()) / max(float(edges(target).mean()), 1e-12),
+            "fid": fid(target[ref], out[other], judge, value_range=(0, 1)),
+            "fid_floor": real_vs_real(target, n, judge, seed=0, value_range=(0, 1)), "n": n,
+            "test_digits": target.shape[0]}
+
+
+def evaluate_cyclegan(G_ab: nn.Module, G_ba: nn.Module, a_images: torch.Tensor, a_labels: torch.Tensor,
+                      b_images: torch.Tensor, b_labels: torch.Tensor, judge: Any = None,
+                      n: int = 179) -> dict[str, float]:
+    """Held-out scores of a CycleGAN pair on the digits of domain A (``a_images``, e.g. MNIST) and B
+    (``b_images``, e.g. :func:`load_sklearn_digits_28`), float ``(N, 1, 28, 28)`` in [0, 1] or uint8,
+    with their labels (used only to measure): ``keep_ab`` / ``keep_ba``, the share of translations
+    the judge reads as their *source* label (:func:`label_preservation`); ``judge_acc_a`` /
+    ``judge_acc_b``, its accuracy on the real digits of each domain (the judge was trained on
+    MNIST: ``judge_acc_b`` is the ceiling ``keep_ab`` is read against); ``cycle_psnr_a`` /
+    ``cycle_psnr_b``, PSNR of the round trips A→B→A and B→A→B; judge FID at ``n`` per side of the
+    translations of one half of the source digits against the other half of the target domain
+    (``fid_ab``, ``fid_ba``), beside the FID of the untranslated source digits
+    (``fid_ab_untranslated``, ``fid_ba_untranslated``: what doing nothing scores) and the target
+    domain's real-vs-real floor (``fid_b_floor``, ``fid_a_floor``)."""
+    from .metrics import fid, real_vs_real, reference_split
+    from .restore import psnr
+
+    check_module("G_ab", G_ab, "evaluate_cyclegan")
+    check_module("G_ba", G_ba, "evaluate_cyclegan")
+    a = _unit_images(a_images, "evaluate_cyclegan: a_images")
+    b = _unit_images(b_images, "evaluate_cyclegan: b_images")
+    a_labels = _labels_for(a_labels, a.shape[0], "evaluate_cyclegan: a_labels")
+    b_labels = _labels_for(b_labels, b.shape[0], "evaluate_cyclegan: b_labels")
+    judge, n = _judge_n(judge, n, [a.shape[0], b.shape[0]])
+    fake_b, fake_a = apply_translator(G_ab, a), apply_translator(G_ba, b)  # A→B, B→A
+    rec_a, rec_b = apply_translator(G_ba, fake_b), apply_translator(G_ab, fake_a)  # A→B→A, B→A→B
+    ref_a, other_a = reference_split(torch.arange(a.shape[0]), n, 0)
+    ref_b, other_b = reference_split(torch.arange(b.shape[0]), n, 0)
+    u = (0, 1)
+    return {"keep_ab": label_preservation(judge, fake_b, a_labels), "keep_ba": label_preservation(judge, fake_a, b_labels),
+            "judge_acc_a": judge_accuracy(judge, a, a_labels), "judge_acc_b": judge_accuracy(judge, b, b_labels),
+            "cycle_psnr_a": psnr(rec_a, a), "cycle_psnr_b": psnr(rec_b, b),
+            "fid_ab": fid(b[ref_b], fake_b[other_a], judge, value_range=u),
+            "fid_ab_untranslated": fid(b[ref_b], a[other_a], judge, value_range=u),
+            "fid_b_floor": real_vs_real(b, n, judge, seed=0, value_range=u),
+            "fid_ba": fid(a[ref_a], fake_a[other_b], judge, value_range=u),
+            "fid_ba_untranslated": fid(a[ref_a], b[other_b], judge, value_range=u),
+            "fid_a_floor": real_vs_real(a, n, judge, seed=0, value_range=u), "n": n,
+            "test_digits_a": a.shape[0], "test_digits_b": b.shape[0]}
+
+
+# ---------------------------------------------------------------- the shipped translators
+# name -> (kind, what it is); the files are made by tools/make_translate_weights.py
+SHIPPED_TRANSLATORS: dict[str, tuple[str, str]] = {
+    "pix2pix_l1": ("pix2pix", "edges → digit, UNet trained on L1 alone"),
+    "pix2pix_cgan": ("pix2pix", "edges → digit, the same UNet design trained on L1 + conditional PatchGAN (λ = 100)"),
+    "cyclegan": ("cyclegan", "MNIST (A) ↔ sklearn digits 28x28 (B), with the cycle loss"),
+    "cyclegan_nocycle": ("cyclegan", "the same recipe with lam_cycle = 0 (the ablation: no cycle, no identity term)"),
+}
+
+
+def _frozen_unet(config: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+    from .models.unet import UNet
+
+    G = UNet(**config)
+    G.load_state_dict({k: v.float() for k, v in state.items()})  # stored in float16: half the size
+    return G.eval().requires_grad_(False)
+
+
+def load_translator(name: str, device: torch.device | str = "cpu") -> nn.Module:
+    """A shipped translator (SHA-256 checked; :data:`SHIPPED_TRANSLATORS`), trained longer than a
+    lesson can by ``tools/make_translate_weights.py``, in eval mode with its weights frozen
+    (``requires_grad=False``). ``"pix2pix_l1"`` / ``"pix2pix_cgan"``: a ``UNet(1, 1, ...)`` from
+    ``edges(x)`` to the digit ``x``; ``"cyclegan"`` / ``"cyclegan_nocycle"``: an ``nn.ModuleDict``
+    ``{"ab": G_ab, "ba": G_ba}`` (A: MNIST, B: :func:`load_sklearn_digits_28` ``(split, margin=4)``).
+    Inputs are float images ``(B, 1, 28, 28)`` in [0, 1]; the outputs are not squashed: clip them
+    with ``.clamp(0, 1)`` (:func:`apply_translator` does). ``.info`` holds the recipe, ``steps``,
+    ``train_seconds``, the data and the held-out scores of :func:`evaluate_pix2pix` or
+    :func:`evaluate_cyclegan` of the float16 weights that ship (``check``: the same scores on a
+    small subset, which the tests reproduce)."""
+    from .checkpoints import load_shipped
+    from .models._checks import check_device
+
+    if not isinstance(name, str) or name not in SHIPPED_TRANSLATORS:
+        raise ValueError(f"unknown shipped translator {name!r}: expected one of {sorted(SHIPPED_TRANSLATORS)}")
+    device = check_device(device)
+    state = load_shipped(f"translate_{name}")
+    if SHIPPED_TRANSLATORS[name][0] == "pix2pix":
+        model: nn.Module = _frozen_unet(state["config"], state["model"])
+    else:
+        model = nn.ModuleDict({k: _frozen_unet(state["config"], state[f"model_{k}"]) for k in ("ab", "ba")}).eval()
+    model.info = {k: v for k, v in state.items() if not k.startswith("model") and k != "config"}
+    return model.to(device)
