@@ -325,12 +325,35 @@ class ImageBuffer:
         if n:
             swap = torch.rand(n, generator=g, device=images.device) < 0.5
             slot = torch.randint(0, self.size, (n,), generator=g, device=images.device)
-            for i in range(n):  # in order: a later image may take out one stored earlier in this batch
-                s, new, w = slot[i:i + 1], images[fill + i:fill + i + 1], swap[i]
-                old = self.images.index_select(0, s)
-                out[fill + i:fill + i + 1] = torch.where(w, old, new)
-                self.images.index_copy_(0, s, torch.where(w, new, old))
+            out[fill:] = _swap_in_order(self.images, images[fill:], slot, swap)
         return out
+
+
+def _swap_in_order(stored: torch.Tensor, new: torch.Tensor, slot: torch.Tensor, swap: torch.Tensor) -> torch.Tensor:
+    """What ``for i in range(n): if swap[i]: out[i], stored[slot[i]] = stored[slot[i]], new[i]`` (else
+    ``out[i] = new[i]``) gives, with a fixed number of tensor ops whatever ``n`` (no Python loop over the
+    images, no host sync): the swapping images are sorted by (slot, order); the first of each slot takes
+    the stored image, each later one the image its predecessor at that slot put there, and the last one's
+    image stays. Updates ``stored`` in place and returns ``out``."""
+    n, size = new.shape[0], stored.shape[0]
+    order_in_batch = torch.arange(n, device=new.device)
+    key = torch.where(swap, slot * n + order_in_batch, torch.full_like(order_in_batch, size * n))  # non-swaps last
+    key_sorted, order = torch.sort(key)
+    slot_sorted = slot[order]
+    swaps = key_sorted < size * n
+    same_as_prev = torch.zeros_like(swaps)
+    same_as_prev[1:] = swaps[1:] & swaps[:-1] & (slot_sorted[1:] == slot_sorted[:-1])
+    prev = torch.cat([order[:1], order[:-1]])  # the previous image in sorted order
+    img = (-1,) + (1,) * (new.dim() - 1)
+    taken = torch.where(same_as_prev.view(img), new[prev], stored[slot_sorted])
+    out = torch.empty_like(new)
+    out[order] = torch.where(swaps.view(img), taken, new[order])
+    last = swaps.clone()
+    last[:-1] &= ~same_as_prev[1:]  # the last swapper of its slot: its image stays in the buffer
+    extended = torch.cat([stored, stored.new_zeros((1, *stored.shape[1:]))])  # row `size`: where the others write
+    extended[torch.where(last, slot_sorted, torch.full_like(slot_sorted, size))] = new[order]
+    stored.copy_(extended[:size])
+    return out
 
 
 class UnpairedBatches:

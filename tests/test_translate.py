@@ -188,6 +188,20 @@ def test_image_buffer_equals_imagepool(size: int, batches: list[int]) -> None:
         assert torch.equal(g, w)
 
 
+def test_image_buffer_equals_imagepool_on_many_draws() -> None:
+    """The buffer's query has no loop over the images: many random sizes and batch lengths, where slots
+    collide inside one batch (a later image takes out one stored earlier in the same batch)."""
+    g = torch.Generator().manual_seed(3)
+    for trial in range(60):
+        size = int(torch.randint(1, 7, (1,), generator=g))
+        batches = torch.randint(1, 13, (4,), generator=g).tolist()
+        queries = [torch.randn(b, 2, 2, 2, generator=g) for b in batches]
+        buf = ImageBuffer(size, generator=torch.Generator().manual_seed(trial))
+        got = [buf.query(q) for q in queries]
+        want = reference_pool(size, queries, torch.Generator().manual_seed(trial))
+        assert all(torch.equal(a, b) for a, b in zip(got, want)), (trial, size, batches)
+
+
 def test_image_buffer_semantics() -> None:
     buf = ImageBuffer(4, generator=torch.Generator().manual_seed(0))
     first = torch.arange(3.0).view(3, 1, 1, 1)
