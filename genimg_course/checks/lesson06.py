@@ -42,6 +42,7 @@ from torch.overrides import TorchFunctionMode
 from .. import restore
 from ..models.unet import UNet
 from . import Wrong, check, close, expect_signature
+from ._quiz import grade_letters
 from ._tensors import returned_tensor, same_values
 
 __all__ = ["check_psnr", "check_pixel_shuffle", "check_unet_forward", "check_restoration_step", "check_l2_colour",
@@ -1010,28 +1011,7 @@ def check_colour_reading(answers: Any) -> str:
     """``answers`` (a dict, or a function returning it) gives, for each key of :data:`COLOUR_QUESTIONS`, the
     letter of the right option: why an L2 colouriser is desaturated, what a classification head with the
     annealed mean changes, and what its temperature does at T = 1 and T → 0."""
-    if callable(answers):
-        answers = answers()
-    keys = list(COLOUR_QUESTIONS)
-    if not isinstance(answers, dict):
-        raise Wrong(f"answers should be a dict with keys {keys}, each a letter such as 'a', "
-                    f"got {type(answers).__name__}")
-    missing = [k for k in keys if k not in answers]
-    if missing:
-        raise Wrong(f"answers is missing {missing}: give a letter for each of {keys}")
-    if any(answers[k] is Ellipsis for k in keys):
-        raise NotImplementedError
-    wrong = []
-    for k in keys:
-        options = COLOUR_QUESTIONS[k][1]
-        a = answers[k]
-        letter = a.strip().strip("()").lower() if isinstance(a, str) else None
-        if letter not in options:
-            raise Wrong(f"answers[{k!r}] should be one of the letters {', '.join(map(repr, options))}, got {a!r}")
-        if letter != _COLOUR_ANSWERS[k]:
-            wrong.append(f"{k}: ({letter}) is not it: {_COLOUR_WHY[(k, letter)]}")
-    if wrong:
-        raise Wrong(f"{len(wrong)} of {len(keys)} wrong. " + " | ".join(wrong))
+    grade_letters(answers, COLOUR_QUESTIONS, _COLOUR_ANSWERS, _COLOUR_WHY)
     return ("all three right: an L2 loss predicts the mean of the plausible colours, grey where they disagree; a "
             "distribution over colour bins keeps them apart, and the annealed mean picks between the mean (T = 1) "
             "and the mode (T → 0)")

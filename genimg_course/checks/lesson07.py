@@ -37,6 +37,7 @@ from torch import nn
 from .. import translate
 from ..models.patchgan import receptive_field
 from . import Wrong, as_int, check, close, expect_signature
+from ._quiz import grade_letters
 from ._tensors import returned_tensor
 
 __all__ = ["check_receptive_field", "check_pix2pix_g_loss", "check_pix2pix_d_loss", "check_cycle_loss",
@@ -679,26 +680,6 @@ def show_translation_questions() -> None:
 def check_translation_reading(answers: Any) -> str:
     """``answers`` (a dict, or a function returning it) gives, for each key of :data:`TRANSLATION_QUESTIONS`,
     the letter of the right option."""
-    if callable(answers):
-        answers = answers()
-    keys = list(TRANSLATION_QUESTIONS)
-    if not isinstance(answers, dict):
-        raise Wrong(f"answers should be a dict with keys {keys}, each a letter such as 'a', got {type(answers).__name__}")
-    missing = [k for k in keys if k not in answers]
-    if missing:
-        raise Wrong(f"answers is missing {missing}: give a letter for each of {keys}")
-    if any(answers[k] is Ellipsis for k in keys):
-        raise NotImplementedError
-    wrong = []
-    for k in keys:
-        options = TRANSLATION_QUESTIONS[k][1]
-        a = answers[k]
-        letter = a.strip().strip("()").lower() if isinstance(a, str) else None
-        if letter not in options:
-            raise Wrong(f"answers[{k!r}] should be one of the letters {', '.join(map(repr, options))}, got {a!r}")
-        if letter != _TRANSLATION_ANSWERS[k]:
-            wrong.append(f"{k}: ({letter}) is not it: {_TRANSLATION_WHY[(k, letter)]}")
-    if wrong:
-        raise Wrong(f"{len(wrong)} of {len(keys)} wrong. " + " | ".join(wrong))
+    grade_letters(answers, TRANSLATION_QUESTIONS, _TRANSLATION_ANSWERS, _TRANSLATION_WHY)
     return ("all three right: the adversarial term sharpens what L1 averages, a patch discriminator judges local "
             "realism, and only the cycle loss ties a translation to its input")
