@@ -100,3 +100,32 @@ def test_a_unet_overfits_denoising_on_16_digits():
         loss.backward()
         opt.step()
     assert psnr() > before + 4.0  # measured: 10.4 → 20.1 dB (+9.7; the clipped noisy input is 13.3)
+
+
+def test_class_input_changes_the_output_null_is_the_default_and_plain_state_dicts_are_unchanged():
+    torch.manual_seed(0)
+    m = UNet(1, 1, 8, 2, time_dim=16, num_classes=3).eval()
+    assert m.num_classes == 3 and m.class_emb.weight.shape == (4, 16)  # 3 classes + the null class
+    x, t = torch.rand(2, 1, 28, 28), torch.tensor([5, 5])
+    with torch.no_grad():
+        a, b = m(x, t, torch.tensor([0, 1])), m(x, t, torch.tensor([2, 2]))
+        null, none = m(x, t, torch.tensor([3, 3])), m(x, t)
+    assert not torch.allclose(a, b) and torch.equal(null, none)  # y=None is the null class
+    # without num_classes the model is what it was: no class embedding in its weights
+    assert not any(k.startswith("class_emb") for k in UNet(1, 1, 8, 2, time_dim=16).state_dict())
+    assert UNet(1, 1, 8, 2).num_classes is None
+
+
+def test_class_input_is_checked():
+    m = UNet(1, 1, 8, 2, time_dim=16, num_classes=3)
+    x, t = torch.rand(2, 1, 28, 28), torch.zeros(2)
+    with pytest.raises(TypeError, match=r"integer class indices of shape \(2,\) in \[0, 3\]"):
+        m(x, t, torch.zeros(2))
+    with pytest.raises(ValueError, match=r"shape \(2,\), one class per image"):
+        m(x, t, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="no class input"):
+        UNet(1, 1, 8, 2, time_dim=16)(x, t, torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="needs a time embedding.*time_dim"):
+        UNet(1, 1, 8, 2, num_classes=10)
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 1"):
+        UNet(1, 1, 8, 2, time_dim=16, num_classes=0)

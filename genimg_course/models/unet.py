@@ -1,7 +1,7 @@
 """A small U-Net (Ronneberger, Fischer & Brox, MICCAI 2015) for image restoration (lesson 06), built
 so that the diffusion lesson can reuse it with a time embedding.
 
-``x (B, in_channels, H, W)`` [, ``t (B,)``] → ``(B, out_channels, H, W)``, with ``H`` and ``W``
+``x (B, in_channels, H, W)`` [, ``t (B,)`` [, ``y (B,)``]] → ``(B, out_channels, H, W)``, with ``H`` and ``W``
 multiples of ``2**depth``. For ``width=32, depth=2`` on 28x28 digits::
 
     stem   conv 3x3                      (B, 32, 28, 28)  ─────────────── skip 0 ──┐
@@ -25,7 +25,10 @@ kernels, the classic checkerboard source) or ``"resize"`` (nearest-neighbour up-
 
 ``time_dim`` set: ``forward(x, t)`` takes one time (or noise level) per image, embedded
 sinusoidally (Vaswani et al. 2017, as in DDPM), passed through a small MLP and added, per channel,
-inside every block. ``residual=True`` returns ``x + net(x)``: the network learns the correction
+inside every block. ``num_classes`` set (needs ``time_dim``): ``forward(x, t, y)`` also takes a class per
+image, ``y (B,)`` long in ``[0, num_classes]``, whose learned embedding is added to the time embedding;
+index ``num_classes`` is the "null" class (no condition) that classifier-free guidance needs (Ho &
+Salimans 2022), and ``y=None`` means null for every image. ``residual=True`` returns ``x + net(x)``: the network learns the correction
 (the noise, the missing detail), not the image (DnCNN's residual learning, Zhang et al. 2017); its
 last layer starts at zero, so an untrained residual U-Net returns its input unchanged.
 
@@ -113,14 +116,15 @@ class UNet(nn.Module):
 
     ``width``: channels at full resolution (doubling per level); ``depth``: number of 2x down-samplings;
     ``up``: ``"pixelshuffle"``, ``"transpose"`` or ``"resize"``; ``time_dim``: size of the time embedding
-    (``None``: no time input); ``residual``: return ``x + net(x)`` (needs ``in_channels == out_channels``);
+    (``None``: no time input); ``num_classes``: classes of a conditional model (needs ``time_dim``; ``y`` in
+    ``[0, num_classes]``, the last index the null class; ``None``: no class input); ``residual``: return ``x + net(x)`` (needs ``in_channels == out_channels``);
     ``norm``: ``"group"`` (default), ``"batch"`` or ``"none"``. The output is not squashed (no sigmoid):
     a restorer's loss compares it with the clean image directly.
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 2,
                  up: str = "pixelshuffle", time_dim: int | None = None, residual: bool = False,
-                 norm: str = "group") -> None:
+                 norm: str = "group", num_classes: int | None = None) -> None:
         super().__init__()
         in_channels = check_int("in_channels", in_channels, minimum=1)
         out_channels = check_int("out_channels", out_channels, minimum=1)
@@ -130,6 +134,11 @@ class UNet(nn.Module):
             raise ValueError(f"depth must be from 1 to 6 (each level halves the image: 2 fits 28x28 digits), got {depth}")
         if time_dim is not None:
             time_dim = check_int("time_dim", time_dim, minimum=2)
+        if num_classes is not None:
+            num_classes = check_int("num_classes", num_classes, minimum=1)
+            if time_dim is None:
+                raise ValueError(f"num_classes={num_classes} needs a time embedding to add the class embedding to: pass "
+                                 "time_dim as well (e.g. time_dim=128), or num_classes=None")
         if up not in UP_MODES:
             raise ValueError(f"up must be one of {UP_MODES}, got {up!r}")
         if norm not in NORMS:
@@ -141,9 +150,12 @@ class UNet(nn.Module):
                              "grey → colour)")
         self.in_channels, self.out_channels, self.depth = in_channels, out_channels, depth
         self.up_mode, self.time_dim, self.residual = up, time_dim, residual
+        self.num_classes = num_classes
         ch = [width * 2 ** min(i, max(depth - 1, 1)) for i in range(depth + 1)]  # channels per level: w, 2w, …, kept in the middle
         self.time_mlp = (nn.Sequential(nn.Linear(time_dim, time_dim), nn.SiLU(), nn.Linear(time_dim, time_dim))
                          if time_dim else None)
+        if num_classes is not None:  # one row per class and one for "no class" (index num_classes)
+            self.class_emb = nn.Embedding(num_classes + 1, time_dim)
         self.stem = nn.Conv2d(in_channels, width, 3, padding=1)  # (B, width, H, W)
         self.down_blocks = nn.ModuleList(_Block(ch[i], ch[i], norm, time_dim) for i in range(depth))
         self.downs = nn.ModuleList(nn.Conv2d(ch[i], ch[i + 1], 3, stride=2, padding=1) for i in range(depth))  # size / 2
@@ -175,10 +187,33 @@ class UNet(nn.Module):
             raise ValueError(f"t is on {t.device} but the images are on {x.device}: move it with .to({str(x.device)!r})")
         return self.time_mlp(sinusoidal_embedding(t, self.time_dim).to(x.dtype))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None) -> torch.Tensor:
+    def _class(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        """The class embedding ``(B, time_dim)`` (shape, dtype and device checked; values are not read:
+        no host sync. Samplers check label values once, at their boundary)."""
+        if self.num_classes is None:
+            if y is not None:
+                raise ValueError(f"this UNet has no class input (num_classes=None): call it as model(x, t), got "
+                                 f"y={describe(y)}")
+            return None
+        if y is None:  # unconditional: the null class for every image
+            y = torch.full((x.shape[0],), self.num_classes, dtype=torch.long, device=x.device)
+        if not isinstance(y, torch.Tensor) or y.dtype.is_floating_point or y.dtype == torch.bool or y.is_complex():
+            raise TypeError(f"y must be integer class indices of shape ({x.shape[0]},) in [0, {self.num_classes}] "
+                            f"({self.num_classes} = no class), got {describe(y)}")
+        if tuple(y.shape) != (x.shape[0],):
+            raise ValueError(f"y must have shape ({x.shape[0]},), one class per image, got {tuple(y.shape)}")
+        if y.device != x.device:
+            raise ValueError(f"y is on {y.device} but the images are on {x.device}: move it with .to({str(x.device)!r})")
+        return self.class_emb(y.long()).to(x.dtype)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor | float | None = None,
+                y: torch.Tensor | None = None) -> torch.Tensor:
         check_model_input(self, x, (self.in_channels, "H", "W"), "UNet", "images")
         check_unet_size(x.shape[2], x.shape[3], self.depth)
         temb = self._time(x, t)
+        cemb = self._class(x, y)
+        if cemb is not None:
+            temb = temb + cemb
         h = self.stem(x)
         skips = []
         for block, down in zip(self.down_blocks, self.downs):
