@@ -12,8 +12,9 @@
 #
 # Phase 1 runs alone on the card (timings); phase 2 runs the lessons side by side with the settings
 # sweep, so its wall times are upper bounds for a lesson that has the card to itself.
-# Knobs (environment): BENCH=0 skips the benchmarks; GAN_ONLY / CLASSIFIER_ONLY / VAE_ONLY / RESTORE_ONLY / TRANSLATE_ONLY=""
-# skip one (or pass --only substrings, e.g. GAN_ONLY="bs1024 bf16 channels_last", TRANSLATE_ONLY="cyclegan"); RACE=0 skips the quality race
+# Knobs (environment): BENCH=0 skips the benchmarks; GAN_ONLY / CLASSIFIER_ONLY / VAE_ONLY / RESTORE_ONLY / TRANSLATE_ONLY /
+# DIFFUSION_ONLY="" skip one (or pass --only substrings, e.g. GAN_ONLY="bs1024 bf16 channels_last", TRANSLATE_ONLY="cyclegan",
+# DIFFUSION_ONLY="train,ddim-20"); DIFFUSION_FLAGS="--smoke" dry-runs bench_diffusion.py on the CPU; RACE=0 skips the quality race
 # and the sweep; LESSONS="notebooks/05_vae.ipynb" runs only those lessons; PROFILE picks the profile;
 # SWEEP=0 skips only the settings sweep; REUSE_CHECK=1 also trains lesson 03's gpu DCGAN with and without reuse of D's fakes (gan_reuse.py,
 # seed 0, 8,000 steps each: about 3 minutes).
@@ -68,6 +69,14 @@ if [ "${TRANSLATE_ONLY-all}" != "" ]; then
     only=(); [ "${TRANSLATE_ONLY-all}" != all ] && only=(--only "$TRANSLATE_ONLY")
     python3 benchmarks/bench_translate.py --seconds 2 "${only[@]}" --out "$W/bench" >"$W/logs/bench_translate.log" 2>&1
     tail -n 20 "$W/logs/bench_translate.log"
+fi
+if [ "${DIFFUSION_ONLY-all}" != "" ]; then
+    stamp "phase 1: diffusion training step beside a plain loop, and the samplers (lesson 10)"
+    only=(); [ "${DIFFUSION_ONLY-all}" != all ] && only=(--only "$DIFFUSION_ONLY")
+    # shellcheck disable=SC2086  # DIFFUSION_FLAGS is a list of flags
+    python3 benchmarks/bench_diffusion.py ${DIFFUSION_FLAGS:---seconds 2} "${only[@]}" --out "$W/bench" \
+        >"$W/logs/bench_diffusion.log" 2>&1
+    tail -n 32 "$W/logs/bench_diffusion.log"
 fi
 fi
 if [ "${RACE:-1}" = 1 ]; then
