@@ -5,7 +5,16 @@ from typing import Any, Mapping
 
 from . import Wrong
 
-__all__ = ["grade_letters"]
+__all__ = ["grade_letters", "print_questions"]
+
+
+def print_questions(questions: Mapping[str, tuple[str, Mapping[str, str]]]) -> None:
+    """Print each question of ``questions`` (``{key: (question, {letter: option})}``) with its options."""
+    for key, (question, options) in questions.items():
+        print(f"{key}: {question}")
+        for letter, text in options.items():
+            print(f"   ({letter}) {text}")
+        print()
 
 
 def grade_letters(answers: Any, questions: Mapping[str, tuple[str, Mapping[str, str]]], right: Mapping[str, str],

@@ -42,7 +42,7 @@ from torch.overrides import TorchFunctionMode
 from .. import restore
 from ..models.unet import UNet
 from . import Wrong, check, close, expect_signature
-from ._quiz import grade_letters
+from ._quiz import grade_letters, print_questions
 from ._tensors import returned_tensor, same_values
 
 __all__ = ["check_psnr", "check_pixel_shuffle", "check_unet_forward", "check_restoration_step", "check_l2_colour",
@@ -999,11 +999,7 @@ _COLOUR_WHY = {
 
 def show_colour_questions() -> None:
     """Print :data:`COLOUR_QUESTIONS` with their options, for the lesson's reading exercise."""
-    for key, (question, options) in COLOUR_QUESTIONS.items():
-        print(f"{key}: {question}")
-        for letter, text in options.items():
-            print(f"   ({letter}) {text}")
-        print()
+    print_questions(COLOUR_QUESTIONS)
 
 
 @check

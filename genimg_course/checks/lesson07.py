@@ -37,7 +37,7 @@ from torch import nn
 from .. import translate
 from ..models.patchgan import receptive_field
 from . import Wrong, as_int, check, close, expect_signature
-from ._quiz import grade_letters
+from ._quiz import grade_letters, print_questions
 from ._tensors import returned_tensor
 
 __all__ = ["check_receptive_field", "check_pix2pix_g_loss", "check_pix2pix_d_loss", "check_cycle_loss",
@@ -669,11 +669,7 @@ _TRANSLATION_WHY = {
 
 def show_translation_questions() -> None:
     """Print :data:`TRANSLATION_QUESTIONS` with their options, for the lesson's reading exercise."""
-    for key, (question, options) in TRANSLATION_QUESTIONS.items():
-        print(f"{key}: {question}")
-        for letter, text in options.items():
-            print(f"   ({letter}) {text}")
-        print()
+    print_questions(TRANSLATION_QUESTIONS)
 
 
 @check
