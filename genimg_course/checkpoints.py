@@ -52,6 +52,9 @@ SHIPPED: dict[str, tuple[str, str, str]] = {
     "translate_pix2pix_cgan": ("translate_pix2pix_cgan.pt", "931847d104c43c190296b2fa4bda31eac35362ea7e4845aa133e7b49a0f43b77", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which pix2pix_cgan --steps 2500 --fine 500"),
     "translate_cyclegan": ("translate_cyclegan.pt", "23564cf5faf7f794d98fda2352a3ebe9d5dc19c1b9106a98423398fbf56be122", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which cyclegan --residual --steps 600 --fine 0"),
     "translate_cyclegan_nocycle": ("translate_cyclegan_nocycle.pt", "9e25bc737e30de64aea1608d9f118dc0fdf3ffbaf3afedfe3b71864169c6be87", "OMP_NUM_THREADS=1 tools/make_translate_weights.py --which cyclegan_nocycle --residual --steps 600 --fine 0"),
+    # lesson 10's diffusion models (diffusion.load_diffusion)
+    "diffusion_ddpm": ("diffusion_ddpm.pt", "6f05208b7bcb4625a5ac74e084794eba99d2446ef08aac5629e61afb50a37931", "OMP_NUM_THREADS=1 tools/make_diffusion_weights.py --which ddpm --steps 5000 --schedule linear (scores: --score ddpm --part ddpm1000 and --part rest, side by side)"),
+    "diffusion_flow": ("diffusion_flow.pt", "76b9a1adc0214fad70f02f4ceef3166d78dc9e50b32662ab04c5eedf99df9794", "OMP_NUM_THREADS=1 tools/make_diffusion_weights.py --which flow --steps 5000 (scores: --score flow)"),
 }
 
 

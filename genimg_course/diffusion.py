@@ -33,6 +33,11 @@ Modeling", ICLR 2023; Liu, Gong & Liu, "Flow Straight and Fast", ICLR 2023): the
 (:class:`FlowMatchingTask`); sampling integrates ``dx/dt = v`` from noise (``t = 1``) to data
 (``t = 0``) with Euler or Heun steps (:func:`flow_sample`).
 
+**Clipping the clean-image estimate** (:func:`clipped_eps`): each step implies an estimate
+``x0_hat = (x_t - sqrt(1 - alpha_bar_t) eps_theta) / sqrt(alpha_bar_t)``; where ``alpha_bar_t`` is tiny (the
+first steps of sampling) a small error in ``eps_theta`` makes it huge. The samplers clamp it to [-1, 1] and step
+through the clamped estimate (``clip_denoised=True``), as Ho et al.'s code and ``diffusers`` do.
+
 **EMA** of the weights (:class:`EMA`): the samples come from an exponential moving average of the
 trained weights, which smooths the noise of single SGD steps that the denoiser's many uses compound.
 
@@ -57,7 +62,7 @@ from .train import StepContext, adam, evaluating
 __all__ = [
     "Schedule", "make_schedule", "linear_schedule", "cosine_schedule", "check_schedule", "q_sample",
     "check_diffusion_images", "EMA", "diffusion_loss", "flow_loss", "DiffusionTask", "FlowMatchingTask",
-    "cfg_combine", "ddpm_step", "ddim_step", "ddim_timesteps", "ddpm_sample", "ddim_sample", "flow_sample",
+    "cfg_combine", "ddpm_step", "ddim_step", "clipped_eps", "ddim_timesteps", "ddpm_sample", "ddim_sample", "flow_sample",
     "network_evaluations", "DiffusionSampler", "SHIPPED_DIFFUSION", "load_diffusion",
 ]
 
@@ -554,6 +559,20 @@ def ddim_step(eps: torch.Tensor, x_t: torch.Tensor, t: int, t_prev: int, schedul
     return out + sigma * noise if sigma > 0 else out
 
 
+def clipped_eps(eps: torch.Tensor, x_t: torch.Tensor, t: int, schedule: Schedule) -> torch.Tensor:
+    """The noise prediction whose clean-image estimate is clipped to the data range: ``x0_hat = (x_t -
+    sqrt(1 - ab_t) eps) / sqrt(ab_t)`` clamped to [-1, 1], then ``eps' = (x_t - sqrt(ab_t) x0_hat) / sqrt(1 - ab_t)``.
+    Fed to :func:`ddpm_step` it gives the posterior mean ``q(x_{t-1} | x_t, x0_hat)`` of the clipped estimate;
+    to :func:`ddim_step` the step through the clipped estimate. Ho et al.'s sampling code clips so
+    (``clip_denoised``), as do ``diffusers``' schedulers (``clip_sample``): where ``ab_t`` is tiny, dividing by
+    ``sqrt(ab_t)`` turns a small error in ``eps`` into a huge ``x0_hat``. ``t``: one int in ``[0, T)``."""
+    t = _step_t(t, schedule.T, "clipped_eps")
+    _same("clipped_eps", eps=eps, x_t=x_t)
+    ab = float(schedule.alpha_bars[t])
+    x0 = ((x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)).clamp(-1, 1)
+    return (x_t - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
+
+
 def ddim_timesteps(T: int, steps: int) -> list[int]:
     """``steps`` timesteps evenly spaced from ``T - 1`` down to 0 (rounded; ``steps = T``: every step)."""
     T = check_int("T", T, minimum=1)
@@ -669,7 +688,7 @@ def _bar(progress: Any, total: int, desc: str):
 def ddpm_sample(model: nn.Module, schedule: Schedule, n: int, labels: Any = None, guidance: float = 1.0,
                 generator: torch.Generator | None = None, device: Any = None, progress: bool = False,
                 trajectory_at: Sequence[int] | None = None, *, shape: Sequence[int] = IMAGE_SHAPE,
-                x_T: torch.Tensor | None = None, clip: bool = False) -> Any:
+                x_T: torch.Tensor | None = None, clip: bool = False, clip_denoised: bool = True) -> Any:
     """``n`` samples by ancestral sampling (Ho et al. 2020): ``x_{T-1} ~ N(0, I)``, then :func:`ddpm_step`
     for ``t = T-1 … 0``. ``T`` network evaluations per sample (``2 T`` with guidance other than 0 and 1).
 
@@ -677,12 +696,13 @@ def ddpm_sample(model: nn.Module, schedule: Schedule, n: int, labels: Any = None
     samples; ``guidance``: the classifier-free scale (:func:`cfg_combine`). The noise comes from
     ``generator`` (CPU by default, so the same samples on every device); ``x_T`` gives the starting
     noise. ``trajectory_at``: timesteps at which to keep ``x_t`` (the network's input at step ``t``), returned
-    as ``(samples, {t: x_t})`` on the CPU. ``clip``: clamp the output to [-1, 1]. Returns CPU float
-    ``(n, *shape)``."""
+    as ``(samples, {t: x_t})`` on the CPU. ``clip``: clamp the output to [-1, 1]. ``clip_denoised``: step
+    through the clean-image estimate clipped to [-1, 1] (:func:`clipped_eps`; Ho et al.'s code does). Returns
+    CPU float ``(n, *shape)``."""
     who = "ddpm_sample"
     _check_denoiser(model, who, "eps")
     check_schedule(schedule, who)
-    check_bool(clip=clip)
+    check_bool(clip=clip, clip_denoised=clip_denoised)
     labels, guidance = _labels(model, n, labels, guidance, who)
     keep: set[int] = set()
     if trajectory_at is not None:
@@ -698,6 +718,8 @@ def ddpm_sample(model: nn.Module, schedule: Schedule, n: int, labels: Any = None
             if t in keep:
                 seen[t] = x.float().cpu().clone()
             eps = predict(x, torch.full((n,), t, device=dev, dtype=torch.long)).float()
+            if clip_denoised:
+                eps = clipped_eps(eps, x, t, schedule)
             x = ddpm_step(eps, x, t, schedule, _noise(x, generator) if t > 0 else None)
             bar.update(1)
     bar.close()
@@ -709,17 +731,17 @@ def ddpm_sample(model: nn.Module, schedule: Schedule, n: int, labels: Any = None
 def ddim_sample(model: nn.Module, schedule: Schedule, n: int, steps: int = 50, eta: float = 0.0, labels: Any = None,
                 guidance: float = 1.0, generator: torch.Generator | None = None, device: Any = None,
                 progress: bool = False, *, shape: Sequence[int] = IMAGE_SHAPE, x_T: torch.Tensor | None = None,
-                clip: bool = False) -> torch.Tensor:
+                clip: bool = False, clip_denoised: bool = True) -> torch.Tensor:
     """``n`` samples by DDIM (Song et al. 2021) on ``steps`` timesteps (:func:`ddim_timesteps`, from ``T-1``
     to 0, then to ``x_0``): ``steps`` network evaluations per sample (twice with guidance other than 0
-    and 1). ``eta = 0`` deterministic given ``x_T``; ``eta = 1`` as noisy as DDPM. Other arguments as
-    :func:`ddpm_sample`. Returns CPU float ``(n, *shape)``."""
+    and 1). ``eta = 0`` deterministic given ``x_T``; ``eta = 1`` as noisy as DDPM. Other arguments (``clip_denoised``
+    among them) as :func:`ddpm_sample`. Returns CPU float ``(n, *shape)``."""
     who = "ddim_sample"
     _check_denoiser(model, who, "eps")
     check_schedule(schedule, who)
     steps = _check_steps(steps, who, schedule.T)
     eta = check_number("eta", eta, low=0)
-    check_bool(clip=clip)
+    check_bool(clip=clip, clip_denoised=clip_denoised)
     labels, guidance = _labels(model, n, labels, guidance, who)
     dev, shape, x = _start(model, n, shape, x_T, generator, device, who)
     predict = _predictor(model, labels, guidance, dev)
@@ -729,6 +751,8 @@ def ddim_sample(model: nn.Module, schedule: Schedule, n: int, steps: int = 50, e
         for i, t in enumerate(ts):
             t_prev = ts[i + 1] if i + 1 < len(ts) else -1
             eps = predict(x, torch.full((n,), t, device=dev, dtype=torch.long)).float()
+            if clip_denoised:
+                eps = clipped_eps(eps, x, t, schedule)
             x = ddim_step(eps, x, t, t_prev, schedule, eta, _noise(x, generator) if eta > 0 and t_prev >= 0 else None)
             bar.update(1)
     bar.close()
@@ -778,11 +802,12 @@ class DiffusionSampler(nn.Module):
     ``z (B, C·H·W)`` is the starting noise ``x_T`` and :meth:`render` runs ``method``
     (``"ddpm"``, ``"ddim"``, ``"euler"``, ``"heun"``) with ``steps``, ``guidance`` and ``eta``; noise the
     sampler adds on the way comes from a generator seeded with ``seed``. ``conditional=False`` samples a
-    conditional model without a class (``num_classes`` then reads ``None``)."""
+    conditional model without a class (``num_classes`` then reads ``None``). ``clip_denoised`` (DDPM, DDIM): step
+    through the clean-image estimate clipped to [-1, 1] (:func:`clipped_eps`)."""
 
     def __init__(self, model: nn.Module, method: str = "ddim", steps: int = 50, schedule: Schedule | None = None,
                  guidance: float = 1.0, eta: float = 0.0, seed: int = 0, conditional: bool = True,
-                 shape: Sequence[int] = IMAGE_SHAPE, clip: bool = True) -> None:
+                 shape: Sequence[int] = IMAGE_SHAPE, clip: bool = True, clip_denoised: bool = True) -> None:
         super().__init__()
         if method not in ("ddpm", "ddim", "euler", "heun"):
             raise ValueError(f"DiffusionSampler: method must be 'ddpm', 'ddim', 'euler' or 'heun', got {method!r}")
@@ -790,7 +815,8 @@ class DiffusionSampler(nn.Module):
         if method in ("ddpm", "ddim"):
             schedule = check_schedule(schedule if schedule is not None else getattr(model, "schedule", None),
                                       "DiffusionSampler (pass schedule=)")
-        check_bool(conditional=conditional, clip=clip)
+        check_bool(conditional=conditional, clip=clip, clip_denoised=clip_denoised)
+        self.clip_denoised = clip_denoised
         if method != "ddpm":
             _check_steps(steps, "DiffusionSampler", schedule.T if schedule is not None else None)
         self.model, self.method, self.steps, self.schedule = model, method, steps, schedule
@@ -814,9 +840,9 @@ class DiffusionSampler(nn.Module):
         guidance = self.guidance if y is not None else 1.0
         kw = dict(labels=y, guidance=guidance, generator=self._gen, device=z.device, shape=self.shape, x_T=x_T, clip=self.clip)
         if self.method == "ddpm":
-            return ddpm_sample(self.model, self.schedule, n, **kw)
+            return ddpm_sample(self.model, self.schedule, n, clip_denoised=self.clip_denoised, **kw)
         if self.method == "ddim":
-            return ddim_sample(self.model, self.schedule, n, self.steps, self.eta, **kw)
+            return ddim_sample(self.model, self.schedule, n, self.steps, self.eta, clip_denoised=self.clip_denoised, **kw)
         return flow_sample(self.model, n, self.steps, self.method, **kw)
 
 

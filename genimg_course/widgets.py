@@ -883,3 +883,338 @@ def style_explorer(content: torch.Tensor, style: torch.Tensor, features: torch.n
 
 
 __all__ += ["StyleExplorer", "style_explorer"]
+
+
+# ---------------------------------------------------------------- diffusion: forward and reverse, guidance (lesson 10)
+
+def _to01(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] → [0, 1] for display (a sampler's raw output may overshoot: clipped)."""
+    return ((x + 1) / 2).clamp(0, 1)
+
+
+def _row(x: torch.Tensor) -> np.ndarray:
+    """A batch ``(B, 1 or 3, H, W)`` in [-1, 1] as one row of images, ``(h, w, 3)`` in [0, 1] for ``imshow``."""
+    from torchvision.utils import make_grid
+
+    grid = make_grid(_to01(x.detach().float().cpu()), nrow=x.shape[0], padding=1, pad_value=1.0)  # (3, h, w)
+    return grid.permute(1, 2, 0).numpy()
+
+
+class DiffusionExplorer(_Explorer):
+    """The object :func:`diffusion_explorer` returns: ``widget``; the control ``slider`` (the timestep ``t``
+    in ``[0, T)``); the fixed inputs ``images`` (the real digits ``x_0``, CPU ``(B, 1, H, W)`` in [-1, 1]),
+    ``noise`` (the forward process's ``eps``, like ``images``), ``x_T`` (the reverse process's starting noise),
+    ``labels`` (``(B,)`` classes for a conditional model, else ``None``); the stored reverse trajectory
+    ``timesteps`` (the DDIM steps, from ``T - 1`` down to 0), ``trajectory`` and ``x0_hats`` (``(steps, B, 1, H, W)``:
+    the sample after the sampler's step at ``timesteps[i]``, and the network's guess of ``x_0`` at that step);
+    and the state of the last render: ``t``, ``shown`` (what :meth:`frame` returned) and ``figure``."""
+
+    def __init__(self, model: torch.nn.Module, schedule: Any, images: torch.Tensor, labels: Any = None,
+                 seed: int = 0, steps: int = 50, t: int | None = None, eta: float = 0.0) -> None:
+        import ipywidgets as W
+
+        from . import diffusion as D
+
+        who = "diffusion_explorer"
+        D._check_denoiser(model, who, "eps")  # an nn.Module; a UNet with a time input; not a flow model
+        self.schedule = D.check_schedule(schedule, who)
+        T = self.schedule.T
+        images = D.check_diffusion_images(images, f"{who}: images", strict=True)
+        if images.shape[1] != 1:
+            raise ValueError(f"{who}: images must be grey digits (B, 1, H, W) in [-1, 1], "
+                             f"got shape {tuple(images.shape)}")
+        if images.shape[0] > 16:
+            raise ValueError(f"{who}: images must be a few digits (B from 1 to 16, one column each), got B = "
+                             f"{images.shape[0]}: pass images[:8]")
+        B = images.shape[0]
+        k = D._num_classes(model)
+        if labels is None and k:
+            labels = torch.arange(B) % k  # one class per column: 0, 1, 2, …
+        self.labels, _ = D._labels(model, B, labels, 1.0, who)  # refuses labels for an unconditional model
+        self.steps = D._check_steps(steps, who, T)
+        self.seed = check_int("seed", seed)
+        self.eta = check_number("eta", eta, low=0)
+        t = T // 2 if t is None else self._check_t(t)
+        self.model, self.images = model, images.detach().float().cpu()
+        gen = torch.Generator().manual_seed(self.seed)
+        self.noise = torch.randn(self.images.shape, generator=gen)
+        self.x_T = torch.randn(self.images.shape, generator=gen)
+        self.timesteps = D.ddim_timesteps(T, self.steps)
+        self.trajectory, self.x0_hats = self._reverse()
+
+        self.slider = W.IntSlider(value=t, min=0, max=T - 1, description="t", continuous_update=True)
+        self.info = W.HTML()
+        self.out = W.Output()
+        self.widget = W.VBox([self.slider, self.info, self.out])
+        self.update(t)  # draw once, so a headless run shows (and tests) a picture
+        self.slider.observe(lambda change: self.update(change["new"]), names="value")
+
+    def _check_t(self, t: Any) -> int:
+        T = self.schedule.T
+        if isinstance(t, torch.Tensor) and t.numel() == 1 and not t.is_floating_point() and t.dtype != torch.bool:
+            t = int(t)
+        if isinstance(t, bool) or not isinstance(t, int):
+            raise TypeError(f"diffusion_explorer: t must be one integer timestep in [0, {T}), got {describe(t)}")
+        if not 0 <= t < T:
+            raise ValueError(f"diffusion_explorer: t must be a timestep in [0, {T}) for this {T}-step schedule, "
+                             f"got {t}")
+        return t
+
+    @torch.no_grad()
+    def _reverse(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The DDIM trajectory (``eta``; its noise from a generator seeded ``seed + 1``) from ``x_T``, stepped as
+        :func:`~genimg_course.diffusion.ddim_sample` steps: after the step at ``timesteps[i]``, the sample and the network's guess
+        ``x0_hat = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t)`` from that step's input ``x_t``."""
+        from . import diffusion as D
+        from .train import evaluating
+
+        dev = D._model_device(self.model, None)
+        predict = D._predictor(self.model, self.labels, 1.0, dev)
+        x, n, ts = self.x_T.to(dev), self.images.shape[0], self.timesteps
+        xs, x0s = [], []
+        gen = torch.Generator().manual_seed(self.seed + 1)
+        with evaluating(self.model):
+            for i, t in enumerate(ts):
+                t_prev = ts[i + 1] if i + 1 < len(ts) else -1
+                eps = predict(x, torch.full((n,), t, device=dev, dtype=torch.long)).float()
+                eps = D.clipped_eps(eps, x, t, self.schedule)  # as ddim_sample steps (clip_denoised)
+                ab = float(self.schedule.alpha_bars[t])
+                x0s.append(((x - math.sqrt(1 - ab) * eps) / math.sqrt(ab)).float().cpu())
+                z = D._noise(x, gen) if self.eta > 0 and t_prev >= 0 else None
+                x = D.ddim_step(eps, x, t, t_prev, self.schedule, self.eta, z)
+                xs.append(x.float().cpu())
+        return torch.stack(xs), torch.stack(x0s)
+
+    def nearest_step(self, t: int) -> int:
+        """The index ``i`` of the stored step ``timesteps[i]`` nearest to ``t`` (on a tie the smaller timestep,
+        later in sampling)."""
+        t = self._check_t(t)
+        return min(range(len(self.timesteps)), key=lambda i: (abs(self.timesteps[i] - t), self.timesteps[i]))
+
+    def frame(self, t: int) -> dict[str, Any]:
+        """What the explorer shows at timestep ``t`` in ``[0, T)``: ``"forward"``, ``x_t = q_sample(images, t, noise)``;
+        ``"reverse"``, the sample after the sampler's step at ``"t_shown"`` (the stored step nearest to ``t``; at
+        ``t_shown = 0`` the finished sample); ``"x0_hat"``, the network's guess of ``x_0`` at ``t_shown``; each CPU
+        ``(B, 1, H, W)``; and ``"sqrt_alpha_bar"`` and ``"snr"`` at ``t`` (floats)."""
+        from . import diffusion as D
+
+        t = self._check_t(t)
+        i = self.nearest_step(t)
+        forward = D.q_sample(self.images, torch.full((self.images.shape[0],), t, dtype=torch.long), self.noise,
+                             self.schedule, check=False)
+        ab = float(self.schedule.alpha_bars[t])
+        return {"forward": forward, "reverse": self.trajectory[i], "x0_hat": self.x0_hats[i],
+                "t_shown": self.timesteps[i], "sqrt_alpha_bar": math.sqrt(ab), "snr": ab / (1 - ab)}
+
+    def update(self, t: int) -> dict[str, Any]:
+        """Show timestep ``t`` (the slider calls this) and return :meth:`frame`'s dict."""
+        import matplotlib.pyplot as plt
+
+        f = self.frame(t)
+        self.t, self.shown = int(t), f
+        s = f["t_shown"]
+        ab_s = float(self.schedule.alpha_bars[s])
+        self.info.value = (f"t = {t} of {self.schedule.T} ({self.schedule.name} schedule): x_t = √ᾱ·x_0 + √(1 − ᾱ)·ε "
+                           f"with √ᾱ_t = {f['sqrt_alpha_bar']:.3f}, SNR = ᾱ/(1 − ᾱ) = {f['snr']:.3g}; "
+                           f"the reverse row is "
+                           f"DDIM-{self.steps} after its step at t = {s} (nearest stored step)")
+        rows = (("forward q(x_t | x_0)", f["forward"]), (f"reverse: DDIM after step t = {s}", f["reverse"]),
+                (f"x̂_0 guessed at t = {s} (√ᾱ = {math.sqrt(ab_s):.3f})", f["x0_hat"]))
+        fig, axes = plt.subplots(3, 1, figsize=(min(12.0, 1.1 * self.images.shape[0] + 1.0), 4.6))
+        for ax, (name, x) in zip(axes, rows):
+            ax.imshow(_row(x), interpolation="nearest")
+            ax.set_title(name, fontsize=9)
+            ax.set_axis_off()
+        fig.suptitle(f"t = {t}: √ᾱ_t = {f['sqrt_alpha_bar']:.3f}, SNR = {f['snr']:.3g}", fontsize=10)
+        fig.tight_layout()
+        self.figure = fig
+        _show_in(self.out, fig)
+        return f
+
+    def __repr__(self) -> str:
+        return (f"DiffusionExplorer(T={self.schedule.T}, steps={self.steps}, images={tuple(self.images.shape)}, "
+                f"t={getattr(self, 't', None)}, conditional={self.labels is not None})")
+
+
+def diffusion_explorer(model: torch.nn.Module, schedule: Any, images: torch.Tensor, labels: Any = None, seed: int = 0,
+                       steps: int = 50, t: int | None = None, eta: float = 0.0) -> DiffusionExplorer:
+    """A timestep slider ``t`` in ``[0, T)`` through both directions of diffusion. Top row, the **forward** process
+    on a few real digits ``images`` (float ``(B, 1, H, W)`` in [-1, 1], B at most 16): ``x_t = q_sample(x_0, t, eps)``
+    with noise ``eps`` fixed by ``seed``. Middle row, the **reverse** process: a DDIM trajectory (``eta``: 0
+    deterministic, 1 as noisy as DDPM, its noise from a generator seeded ``seed + 1``) of
+    ``model`` (a noise predictor ``model(x_t, t[, y])`` on ``schedule``) from fixed noise ``x_T``, computed once on
+    ``steps`` timesteps (:func:`~genimg_course.diffusion.ddim_timesteps`); the slider shows the sample after the
+    stored step nearest to ``t``, and the bottom row the network's guess ``x0_hat`` there. The title gives
+    ``sqrt(alpha_bar_t)`` and the signal-to-noise ratio ``alpha_bar_t / (1 - alpha_bar_t)``. A conditional model
+    samples ``labels`` (``(B,)`` classes, or one int; default ``0, 1, …, B-1`` modulo its classes).
+
+    Draws once at ``t`` (default ``T // 2``) when built, so a headless run shows a picture; ``frame(t)`` gives the
+    tensors, ``update(t)`` does what the slider does. Returns a :class:`DiffusionExplorer`."""
+    return DiffusionExplorer(model, schedule, images, labels=labels, seed=seed, steps=steps, t=t, eta=eta)
+
+
+class GuidanceExplorer(_Explorer):
+    """The object :func:`guidance_explorer` returns: ``widget``; the controls ``slider`` (a ``SelectionSlider``
+    over ``scales``) and ``digit_dropdown``; ``kind`` (``"eps"``: DDIM on ``schedule``, ``"flow"``: Euler
+    steps), ``x_T`` (the fixed starting noise, CPU ``(n, *shape)``, the same for every scale and digit); the state
+    of the last render: ``digit``, ``scale``, ``samples`` (CPU ``(n, *shape)``, not clipped) and ``figure``;
+    and ``runs`` (how many times the sampler has run: a (digit, scale) seen before is shown from a cache)."""
+
+    def __init__(self, model: torch.nn.Module, schedule: Any = None, digit: int = 3, seed: int = 0, n: int = 8,
+                 steps: int = 20, scales: Any = (0, 1, 2, 3, 5, 7), scale: float | None = None,
+                 shape: tuple[int, ...] = (1, 28, 28)) -> None:
+        import ipywidgets as W
+
+        from . import diffusion as D
+
+        who = "guidance_explorer"
+        check_module("model", model, who)
+        kind = getattr(D._plain(model.module if isinstance(model, D.EMA) else model), "diffusion_kind", None)
+        if kind == "flow":
+            if schedule is not None:
+                raise ValueError(f"{who}: this is a flow-matching model (diffusion_kind = 'flow'): it samples "
+                                 f"without a "
+                                 f"noise schedule, so pass schedule=None, got {describe(schedule)}")
+        elif kind in ("eps", None):
+            if schedule is None:
+                schedule = getattr(model, "schedule", None)
+            if schedule is None:
+                raise ValueError(f"{who}: cannot tell how to sample this model: expected a schedule (for a noise "
+                                 f"predictor, sampled by DDIM) or model.diffusion_kind = 'flow' (a velocity field), "
+                                 f"got schedule=None "
+                                 f"and diffusion_kind = {kind!r}")
+            schedule = D.check_schedule(schedule, who)
+            kind = "eps"
+        else:
+            raise ValueError(f"{who}: model.diffusion_kind must be 'eps' or 'flow', got {kind!r}")
+        D._check_denoiser(model, who, kind)  # a time input; the sampler fits the model
+        k = D._num_classes(model)
+        if not k:
+            raise ValueError(f"{who}: classifier-free guidance needs a class-conditional model (a UNet built with "
+                             f"num_classes, trained with labels dropped to the null class), got num_classes = {k!r}")
+        self.num_classes, self.kind, self.schedule = int(k), kind, schedule
+        digit = self._check_digit(digit)
+        self.scales = self._check_scales(scales)
+        scale = self.scales[len(self.scales) // 2] if scale is None else self._check_scale(scale)
+        if scale not in self.scales:
+            raise ValueError(f"{who}: scale (the slider's start) must be one of scales = {self.scales}, got {scale:g}")
+        self.n = check_int("n", n, minimum=1)
+        if self.n > 64:
+            raise ValueError(f"{who}: n is sampled at every move of the controls; keep it from 1 to 64, got {self.n}")
+        self.steps = D._check_steps(steps, who, schedule.T if schedule is not None else None)
+        if not isinstance(shape, (tuple, list)) or len(shape) != 3 or not all(
+                isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in shape):
+            raise ValueError(f"{who}: shape must be the image shape (C, H, W) such as (1, 28, 28), "
+                             f"got {describe(shape)}")
+        self.seed = check_int("seed", seed)
+        self.model, self.shape = model, tuple(shape)
+        self.x_T = torch.randn((self.n, *self.shape), generator=torch.Generator().manual_seed(self.seed))
+        self.runs, self._cache = 0, {}
+
+        self.slider = W.SelectionSlider(options=[(f"{s:g}", s) for s in self.scales], value=scale,
+                                        description="guidance s", continuous_update=False)  # a new value samples
+        self.digit_dropdown = W.Dropdown(options=list(range(self.num_classes)), value=digit, description="digit")
+        self.info = W.HTML()
+        self.out = W.Output()
+        self.widget = W.VBox([W.HBox([self.digit_dropdown, self.slider]), self.info, self.out])
+        self.update(digit, scale)  # draw once, so a headless run shows (and tests) a picture
+        self.slider.observe(lambda change: self.update(scale=change["new"]), names="value")
+        self.digit_dropdown.observe(lambda change: self.update(digit=change["new"]), names="value")
+
+    def _check_digit(self, digit: Any) -> int:
+        if isinstance(digit, bool) or not isinstance(digit, int):
+            raise TypeError(f"guidance_explorer: digit must be an integer class 0 to {self.num_classes - 1}, got "
+                            f"{describe(digit)}")
+        if not 0 <= digit < self.num_classes:
+            raise ValueError(f"guidance_explorer: digit must be a class 0 to {self.num_classes - 1} (this model knows "
+                             f"{self.num_classes}), got {digit}")
+        return int(digit)
+
+    @staticmethod
+    def _check_scale(scale: Any) -> float:
+        return float(check_number("scale", scale, low=0))
+
+    def _check_scales(self, scales: Any) -> tuple[float, ...]:
+        if isinstance(scales, (str, bytes)) or not isinstance(scales, (tuple, list)):
+            raise TypeError(f"guidance_explorer: scales must be a list of guidance scales >= 0, e.g. (0, 1, 3, 7), got "
+                            f"{describe(scales)}")
+        if not scales:
+            raise ValueError("guidance_explorer: scales must list at least one guidance scale (>= 0), "
+                             "got an empty list")
+        bad = [s for s in scales
+               if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0]
+        if bad:
+            raise ValueError(f"guidance_explorer: every guidance scale must be a finite number >= 0 (0: unconditional, "
+                             f"1: conditional, > 1: guided), got {bad[0]!r} in {tuple(scales)}")
+        return tuple(sorted({float(s) for s in scales}))
+
+    @torch.no_grad()
+    def render(self, digit: int, scale: float) -> torch.Tensor:
+        """``n`` samples of class ``digit`` at guidance ``scale`` (>= 0) from the fixed noise ``x_T``: CPU
+        ``(n, *shape)``, not clipped; sampled once per (digit, scale), then taken from the cache."""
+        from . import diffusion as D
+
+        digit, scale = self._check_digit(digit), self._check_scale(scale)
+        key = (digit, scale)
+        if key not in self._cache:
+            kw = dict(labels=digit, guidance=scale, shape=self.shape, x_T=self.x_T.clone())
+            if self.kind == "eps":
+                x = D.ddim_sample(self.model, self.schedule, self.n, self.steps, **kw)
+            else:
+                x = D.flow_sample(self.model, self.n, self.steps, **kw)
+            self.runs += 1
+            self._cache[key] = x.float().cpu()
+        return self._cache[key]
+
+    def update(self, digit: int | None = None, scale: float | None = None) -> torch.Tensor:
+        """Show ``digit`` at guidance ``scale`` (``None``: the control's current value; the controls call this)
+        and return the samples, CPU ``(n, *shape)``."""
+        import matplotlib.pyplot as plt
+
+        from . import diffusion as D
+
+        digit = self.digit_dropdown.value if digit is None else digit
+        scale = self.slider.value if scale is None else scale
+        self.samples = self.render(digit, scale)
+        self.digit, self.scale = int(digit), float(scale)
+        s = self.scale
+        what = "unconditional ε_u" if s == 0 else "conditional ε_c" if s == 1 else "guided"
+        method = "ddim" if self.kind == "eps" else "euler"
+        evals = D.network_evaluations(method, self.steps, s)
+        self.info.value = (f"ε = ε_u + s·(ε_c − ε_u) with s = {s:g} ({what}); digit {self.digit}; "
+                           f"{self.n} samples from "
+                           f"the same noise (seed {self.seed}) by {method.upper()}-{self.steps}: {evals} network "
+                           f"evaluations per sample")
+        fig, ax = plt.subplots(figsize=(min(12.0, 1.0 * self.n + 0.6), 1.7))
+        ax.imshow(_row(self.samples), interpolation="nearest")
+        ax.set_title(f"digit {self.digit}, guidance s = {s:g} ({what})", fontsize=9)
+        ax.set_axis_off()
+        fig.tight_layout()
+        self.figure = fig
+        _show_in(self.out, fig)
+        return self.samples
+
+    def __repr__(self) -> str:
+        return (f"GuidanceExplorer(kind={self.kind!r}, digit={getattr(self, 'digit', None)}, "
+                f"scale={getattr(self, 'scale', None)}, n={self.n}, steps={self.steps}, scales={self.scales}, "
+                f"runs={self.runs})")
+
+
+def guidance_explorer(model: torch.nn.Module, schedule: Any = None, digit: int = 3, seed: int = 0, n: int = 8,
+                      steps: int = 20, scales: Any = (0, 1, 2, 3, 5, 7), scale: float | None = None
+                      ) -> GuidanceExplorer:
+    """Classifier-free guidance live: a slider over the guidance scales ``scales`` (each >= 0; 0 unconditional,
+    1 conditional, > 1 guided) and a digit dropdown; shows ``n`` samples of the chosen digit, all from the same
+    noise (fixed by ``seed``), so only the scale or the digit changes. ``model``: a class-conditional network
+    (``num_classes``) trained with dropped labels: a noise predictor (``model.diffusion_kind == 'eps'``, or
+    ``schedule`` given; default ``model.schedule``), sampled by :func:`~genimg_course.diffusion.ddim_sample` with
+    ``steps``, or a flow-matching model (``diffusion_kind == 'flow'``), by
+    :func:`~genimg_course.diffusion.flow_sample` (Euler). Each (digit, scale) is sampled once and cached.
+
+    Draws once at ``digit`` and ``scale`` (default the middle of ``scales``) when built, so a headless run shows
+    a picture; ``render(digit, scale)`` gives the samples. Returns a :class:`GuidanceExplorer`."""
+    return GuidanceExplorer(model, schedule=schedule, digit=digit, seed=seed, n=n, steps=steps, scales=scales,
+                            scale=scale)
+
+
+__all__ += ["DiffusionExplorer", "diffusion_explorer", "GuidanceExplorer", "guidance_explorer"]

@@ -200,3 +200,46 @@ def test_load_diffusion_names_what_it_has() -> None:
         if file not in SHIPPED:
             with pytest.raises(FileNotFoundError, match="no .* checkpoint is shipped"):
                 D.load_diffusion(name)
+
+
+def test_clipped_eps_leaves_an_in_range_estimate_alone_and_steps_through_the_clipped_posterior_mean():
+    s = D.linear_schedule(1000)
+    g = torch.Generator().manual_seed(5)
+    x0 = torch.rand(4, 1, 6, 6, generator=g) * 1.8 - 0.9  # inside [-1, 1]
+    eps = torch.randn(x0.shape, generator=g)
+    for t in (0, 10, 500, 999):
+        x_t = D.q_sample(x0, torch.full((4,), t), eps, s)
+        assert torch.allclose(D.clipped_eps(eps, x_t, t, s), eps, atol=2e-3 if t == 999 else 1e-4)
+    # an estimate outside [-1, 1]: DDPM's step through the clipped eps is the posterior mean of the clipped x0
+    t = 700
+    ab, ab_prev, a, b = (float(v) for v in (s.alpha_bars[t], s.alpha_bars[t - 1], s.alphas[t], s.betas[t]))
+    x_t = torch.randn(4, 1, 6, 6, generator=g)
+    wild = torch.randn(x_t.shape, generator=g) * 3
+    x0_hat = ((x_t - (1 - ab) ** 0.5 * wild) / ab ** 0.5).clamp(-1, 1)
+    assert (x0_hat.abs() == 1).any()
+    mean = ab_prev ** 0.5 * b / (1 - ab) * x0_hat + a ** 0.5 * (1 - ab_prev) / (1 - ab) * x_t
+    got = D.ddpm_step(D.clipped_eps(wild, x_t, t, s), x_t, t, s, torch.zeros_like(x_t))
+    assert torch.allclose(got, mean, atol=1e-4)
+    with pytest.raises(ValueError, match=r"t must be a timestep in \[0, 1000\)"):
+        D.clipped_eps(wild, x_t, 1000, s)
+
+
+def test_the_samplers_clip_the_estimate_by_default_and_can_be_told_not_to():
+    class Wild(torch.nn.Module):  # predicts noise far too large: the unclipped estimate leaves [-1, 1]
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.tensor(-3.0))
+
+        def forward(self, x, t):
+            return self.w * x
+
+    s = D.linear_schedule(50)
+    x_T = torch.randn(3, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    kw = dict(shape=(1, 4, 4), x_T=x_T)
+    clipped = D.ddim_sample(Wild(), s, 3, 10, **kw)
+    raw = D.ddim_sample(Wild(), s, 3, 10, clip_denoised=False, **kw)
+    assert clipped.abs().max() <= 1 + 1e-5 and raw.abs().max() > 2
+    ddpm = D.ddpm_sample(Wild(), s, 3, generator=torch.Generator().manual_seed(1), **kw)
+    assert ddpm.abs().max() <= 1.5
+    with pytest.raises(TypeError, match="clip_denoised"):
+        D.ddim_sample(Wild(), s, 3, 10, clip_denoised="yes", **kw)
