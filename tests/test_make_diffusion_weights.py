@@ -46,7 +46,7 @@ def test_a_smoke_run_writes_a_file_whose_rows_are_its_float16_weights(tmp_path, 
     from genimg_course import diffusion as D
     sched = M.SCHEDULES[state["schedule"]["name"]](1000) if which == "ddpm" else None
     got = M.row(model, state["check"]["method"], 10, 1.0, sched, load_mnist("train", "offline", verbose=False),
-                load_mnist("test", "offline", verbose=False), load_judge("cpu"), 128)
+                load_mnist("test", "offline", verbose=False), load_judge("cpu"), 128, eta=state["check"].get("eta", 0.0))
     for k in ("fid", "floor", "precision", "recall", "class_accuracy"):
         assert got[k] == pytest.approx(state["check"][k], abs=1e-3 * max(1.0, abs(state["check"][k]))), k
 

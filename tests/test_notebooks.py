@@ -129,6 +129,13 @@ def test_style_transfer_lesson_has_at_least_five_exercises_with_checks() -> None
     assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
 
 
+def test_diffusion_lesson_has_at_least_five_exercises_with_checks() -> None:
+    nb = nbformat.read(ROOT / "notebooks" / "10_diffusion.ipynb", as_version=4)
+    exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
+    assert len(exercises) >= 5
+    assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
+
+
 def test_translation_lesson_has_at_least_five_exercises_with_checks() -> None:
     nb = nbformat.read(ROOT / "notebooks" / "07_translation.ipynb", as_version=4)
     exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
