@@ -202,3 +202,26 @@ def test_a_global_batch_that_the_ranks_cannot_split_evenly_is_refused(digits):
 def test_a_rank_outside_the_world_is_refused(digits, rank, world):
     with pytest.raises(ValueError, match="rank|world_size"):
         ResidentBatches(digits, 32).shard(rank, world)
+
+
+def test_run_torchrun_relaunches_once_when_a_worker_aborts_at_exit(monkeypatch, tmp_path):
+    import subprocess
+
+    calls = []
+
+    def fake_run(cmd, **kw):
+        calls.append(cmd)
+        if len(calls) == 1:
+            return subprocess.CompletedProcess(cmd, 1, "", f"rank 1: {ddp_demo.EXIT_RACE}\nChildFailedError")
+        return subprocess.CompletedProcess(cmd, 0, "ok", "")
+
+    monkeypatch.setattr(ddp_demo.subprocess, "run", fake_run)
+    done = ddp_demo.run_torchrun(["demo.py"], 2, cwd=tmp_path)
+    assert len(calls) == 2 and done.returncode == 0 and done.stdout == "ok"
+    assert done.stderr.startswith("[run_torchrun: relaunched once") and ddp_demo.EXIT_RACE in done.stderr
+    # any other failure is returned as it came, without a second launch
+    calls.clear()
+    monkeypatch.setattr(ddp_demo.subprocess, "run",
+                        lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 1, "", "ValueError"))
+    done = ddp_demo.run_torchrun(["demo.py"], 2, cwd=tmp_path)
+    assert len(calls) == 1 and done.returncode == 1 and done.stderr == "ValueError"
