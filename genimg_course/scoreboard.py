@@ -145,7 +145,11 @@ def _check_comparable(rows: list[Row], n: int | None) -> list[Row]:
 def table(rows: Iterable[Row], n: int | None = None) -> str:
     """The scoreboard as text: one line per model, best FID first, the real-vs-real floor on top; all rows at one
     ``n`` (``n`` picks it when the records mix several)."""
-    rows = _check_comparable(list(rows), n)
+    rows = list(rows)
+    bad = [r for r in rows if not isinstance(r, Row)]
+    if bad:
+        raise TypeError(f"table expects the Rows that collect() returns, got {type(bad[0]).__name__}")
+    rows = _check_comparable(rows, n)
     if not rows:
         raise ValueError("table needs at least one row: collect() found no quality records")
     rows.sort(key=lambda r: r.quality.fid)
@@ -174,6 +178,8 @@ def plot(rows: Iterable[Row], n: int | None = None, ax: Any = None) -> Any:
     import matplotlib.pyplot as plt
 
     rows = _check_comparable(list(rows), n)
+    if not rows:
+        raise ValueError("plot needs at least one row: collect() found no quality records")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
     for r in rows:

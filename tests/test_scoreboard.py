@@ -82,6 +82,10 @@ def test_bad_sources_are_named(tmp_path):
     assert collect(profile="no-such-profile") == []
     with pytest.raises(ValueError, match="at least one row"):
         table([])
+    with pytest.raises(ValueError, match="at least one row"):
+        plot([])
+    with pytest.raises(TypeError, match="expects the Rows that collect"):
+        table([{"model": "G"}])
 
 
 def test_the_plot_draws_one_point_per_model():
