@@ -26,7 +26,13 @@ GAN's generator, GAN inversion, and edits made by walking the latent space.
   changes (:func:`linear_probe`, :func:`edit_directions`); an edit is ``G(z + alpha * d)``. Shen, Gu,
   Tang & Zhou, "Interpreting the Latent Space of GANs for Semantic Face Editing" (InterFaceGAN, CVPR 2020)
   find such directions as the normals of linear boundaries. The properties here are measured on the
-  images: :func:`stroke_thickness`, :func:`slant`, and the judge's class.
+  images: :func:`stroke_thickness`, :func:`slant`, and the judge's class. Measured with the shipped
+  DCGAN (probes on 4,000 codes, scored on the last 20 %: thickness R² 0.35, slant R² 0.67, class
+  accuracy 0.60) and applied to 200 test digits inverted by the encoder and 50 steps: ``alpha = ±3``
+  moved the thickness the asked way in 0.97 / 0.81 of them and the slant in 1.00 / 0.995, but the
+  judge kept the digit's label in only 0.38–0.47 of the edited images: the directions are entangled
+  with the class. Towards class 1 (7), ``alpha`` = 2 / 4 / 6 made the judge say 1 (7) for 0.72 / 0.97 /
+  1.00 (0.76 / 0.94 / 1.00) of them.
 
 Images are ``(B, 1, 28, 28)`` in [-1, 1] (the GAN's range) unless said otherwise; the VAE's decoder
 gives logits and its ``render`` the mean image in [-1, 1].
