@@ -1218,3 +1218,97 @@ def guidance_explorer(model: torch.nn.Module, schedule: Any = None, digit: int =
 
 
 __all__ += ["DiffusionExplorer", "diffusion_explorer", "GuidanceExplorer", "guidance_explorer"]
+
+
+# ---------------------------------------------------------------- latent editing (lesson 09)
+
+
+class EditExplorer(_Explorer):
+    """The object :func:`edit_explorer` returns: ``widget``, ``sliders`` (one per direction, by name),
+    ``alphas`` (the current step along each), ``edited`` (the edited codes, ``(B, D)``), ``images`` (their
+    images, ``(B, H, W)`` in [0, 1]) and ``readings`` (each measured property of the edited images, ``(B,)``)."""
+
+    def __init__(self, G: torch.nn.Module, z: torch.Tensor, directions: dict[str, Any], limit: float = 4.0,
+                 measures: dict[str, Any] | None = None, judge: torch.nn.Module | None = None) -> None:
+        import ipywidgets as W
+
+        check_module("G", G, "edit_explorer")
+        d = getattr(G, "latent_dim", None)
+        if not isinstance(d, int):
+            raise TypeError(f"edit_explorer: G must be a generator with a latent_dim, got {describe(G)}")
+        if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != d or not 1 <= z.shape[0] <= 16:
+            raise ValueError(f"edit_explorer: z must be 1 to 16 codes of G's dimension, (B, {d}), got {describe(z)}")
+        if not isinstance(directions, dict) or not directions:
+            raise ValueError(f"edit_explorer: directions must be a non-empty dict name -> direction ({d},), got "
+                             f"{describe(directions)}")
+        self.directions: dict[str, torch.Tensor] = {}
+        for name, v in directions.items():
+            v = getattr(v, "vector", v)  # a fusion.Direction or a plain tensor
+            if not isinstance(v, torch.Tensor) or tuple(v.shape) != (d,):
+                raise ValueError(f"edit_explorer: direction {name!r} must have G's latent dimension, shape ({d},), "
+                                 f"got {describe(v)}")
+            self.directions[str(name)] = v.detach().float().cpu()
+        self.limit = check_number("limit", limit, low=0.0, low_open=True)
+        self.measures = dict(measures or {})
+        for name, fn in self.measures.items():
+            if not callable(fn):
+                raise TypeError(f"edit_explorer: measures[{name!r}] must be a function images -> (B,) values, got {describe(fn)}")
+        self.G, self.z, self.judge = G, z.detach().float().cpu(), judge
+        self.sliders = {name: W.FloatSlider(value=0.0, min=-self.limit, max=self.limit, step=0.1, description=name,
+                                            readout_format=".1f", continuous_update=False)
+                        for name in self.directions}
+        self.reset = W.Button(description="reset")
+        self.reset.on_click(lambda *_: [setattr(s, "value", 0.0) for s in self.sliders.values()])
+        self.out = W.Output()
+        self.widget = W.VBox([W.HBox([W.VBox(list(self.sliders.values())), self.reset]), self.out])
+        for s in self.sliders.values():
+            s.observe(self._redraw, names="value")
+        self.original = self._images(self.z)
+        self._redraw()
+
+    def _images(self, z: torch.Tensor) -> torch.Tensor:
+        return decode(self.G, z)  # (B, C, H, W) in [-1, 1], CPU
+
+    def _redraw(self, *_: Any) -> None:
+        import matplotlib.pyplot as plt
+
+        self.alphas = {name: float(s.value) for name, s in self.sliders.items()}
+        self.edited = self.z.clone()
+        for name, a in self.alphas.items():
+            self.edited = self.edited + a * self.directions[name]  # z + sum_k alpha_k d_k
+        x = self._images(self.edited)
+        self.images = ((x[:, 0] + 1) / 2).clamp(0, 1)
+        self.readings = {name: torch.as_tensor(fn(x)).float().flatten() for name, fn in self.measures.items()}
+        labels = None
+        if self.judge is not None:
+            with torch.no_grad():
+                labels = self.judge(x.to(next(self.judge.parameters()).device)).argmax(1).cpu()
+        b = self.images.shape[0]
+        fig, axes = plt.subplots(2, b, figsize=(1.1 * b + 0.6, 2.9), squeeze=False)
+        for i in range(b):
+            axes[0, i].imshow(((self.original[i, 0] + 1) / 2).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+            axes[1, i].imshow(self.images[i].numpy(), cmap="gray", vmin=0, vmax=1)
+            note = [f"{k[:5]} {v[i]:.2f}" for k, v in self.readings.items()]
+            if labels is not None:
+                note.append(f"judge: {int(labels[i])}")
+            axes[1, i].set_title("\n".join(note), fontsize=7)
+            for ax in axes[:, i]:
+                ax.set_axis_off()
+        steps = ", ".join(f"{k} {a:+.1f}" for k, a in self.alphas.items())
+        fig.suptitle(f"top: G(z); bottom: G(z + Σ α·d)  ({steps})", fontsize=9)
+        fig.tight_layout()
+        _show_in(self.out, fig)
+
+    def __repr__(self) -> str:
+        return f"EditExplorer({len(self.z)} codes, directions {list(self.directions)})"
+
+
+def edit_explorer(G: torch.nn.Module, z: torch.Tensor, directions: dict[str, Any], limit: float = 4.0,
+                  measures: dict[str, Any] | None = None, judge: torch.nn.Module | None = None) -> EditExplorer:
+    """A slider per edit direction: the bottom row shows ``G(z + Σ_k α_k d_k)`` for the codes ``z``
+    ``(B, latent_dim)`` (e.g. inverted test digits, B ≤ 16), the top row ``G(z)``. ``directions``: name →
+    a unit direction ``(latent_dim,)`` or a :class:`genimg_course.fusion.Direction`. ``measures``: name →
+    a function of images in [-1, 1] giving one value each (``fusion.stroke_thickness``, ``fusion.slant``),
+    shown under each edited image; ``judge`` (a classifier's logits, e.g. ``metrics.load_judge().classifier``)
+    adds its label, so an edit that changes the digit shows. Draws once when built."""
+    return EditExplorer(G, z, directions, limit, measures, judge)
