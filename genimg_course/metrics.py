@@ -157,16 +157,24 @@ def _frechet(real_features: torch.Tensor, fake_features: torch.Tensor) -> float:
     return float(metric.compute())
 
 
-def _kernel(real_features: torch.Tensor, fake_features: torch.Tensor, subsets: int, subset_size: int) -> tuple[float, float]:
-    from torchmetrics.image.kid import KernelInceptionDistance
+def _kernel(real_features: torch.Tensor, fake_features: torch.Tensor, subsets: int, subset_size: int,
+            seed: int = 0) -> tuple[float, float]:
+    """KID's mean and std over ``subsets`` random subsets of ``subset_size`` features per side.
 
-    with warnings.catch_warnings():  # "will save all extracted features": intended, the sets are small
-        warnings.simplefilter("ignore", UserWarning)
-        metric = KernelInceptionDistance(feature=_Given(real_features.shape[1]), subsets=subsets, subset_size=subset_size)
-    metric.update(real_features, real=True)
-    metric.update(fake_features, real=False)
-    mean, std = metric.compute()
-    return float(mean), float(std)
+    The subsets come from a local generator seeded with ``seed`` (the same inputs give the same KID,
+    and the global RNG is left as it was); torchmetrics' ``poly_mmd`` computes each subset's unbiased
+    MMD² with the cubic polynomial kernel k(a, b) = (a·b / d + 1)³ (Bińkowski et al., ICLR 2018),
+    exactly as its ``KernelInceptionDistance`` does, which draws its subsets from the global RNG."""
+    from torchmetrics.image.kid import poly_mmd
+
+    g = torch.Generator().manual_seed(seed)
+    scores = []
+    for _ in range(subsets):
+        r = real_features[torch.randperm(real_features.shape[0], generator=g)[:subset_size]]
+        f = fake_features[torch.randperm(fake_features.shape[0], generator=g)[:subset_size]]
+        scores.append(poly_mmd(r, f, degree=3, gamma=None, coef=1.0))  # MMD²_u with k(a, b) = (a·b/d + 1)³
+    scores_t = torch.stack(scores)
+    return float(scores_t.mean()), float(scores_t.std(unbiased=False))
 
 
 def fid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, batch_size: int = 500,
@@ -182,9 +190,10 @@ def fid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = No
 
 def kid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = None, subsets: int = 20,
         subset_size: int | None = None, batch_size: int = 500,
-        value_range: tuple[float, float] = (-1.0, 1.0)) -> tuple[float, float]:
+        value_range: tuple[float, float] = (-1.0, 1.0), seed: int = 0) -> tuple[float, float]:
     """Kernel inception distance (mean, std over ``subsets``) on judge features; unbiased, so it
-    is comparable across sample counts, unlike FID."""
+    is comparable across sample counts, unlike FID. The subsets are drawn from a local generator
+    seeded with ``seed``: the same images give the same KID, and the global RNG is not touched."""
     real, fake = _as_images(real, "real", value_range), _as_images(fake, "fake", value_range)
     n = min(real.shape[0], fake.shape[0])
     subset_size = subset_size or min(1000, n)
@@ -192,8 +201,18 @@ def kid(real: torch.Tensor, fake: torch.Tensor, judge: JudgeFeatures | None = No
         raise ValueError(f"subset_size must be an integer >= 2, got {subset_size!r}")
     if subset_size > n:
         raise ValueError(f"subset_size {subset_size} is larger than the smaller set ({n} images)")
+    if isinstance(subsets, bool) or not isinstance(subsets, int) or subsets < 1:
+        raise ValueError(f"subsets must be a positive integer, got {subsets!r}")
+    _check_seed(seed)
     judge = judge or load_judge()
-    return _kernel(judge_features(real, judge, batch_size), judge_features(fake, judge, batch_size), subsets, subset_size)
+    return _kernel(judge_features(real, judge, batch_size), judge_features(fake, judge, batch_size), subsets, subset_size,
+                   seed)
+
+
+def _check_seed(seed: Any, name: str = "seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0 (it seeds KID's random subsets), got {seed!r}")
+    return seed
 
 
 def real_vs_real(images: torch.Tensor, n: int, judge: JudgeFeatures | None = None, seed: int = 0,
@@ -362,12 +381,15 @@ def _reference_features(test_images: torch.Tensor, n: int, split_seed: int, judg
 def evaluate_samples(samples: torch.Tensor, model: str, *, family: str, train: Any, test: Any, n: int,
                      judge: JudgeFeatures | None = None, split_seed: int = 0,
                      value_range: tuple[float, float] = (-1.0, 1.0), train_seconds: float = 0.0,
-                     sample_seconds: float = 0.0, parameters: int = 1, device: str = "cpu") -> Evaluation:
+                     sample_seconds: float = 0.0, parameters: int = 1, device: str = "cpu",
+                     kid_seed: int = 0) -> Evaluation:
     """The protocol on ``n`` samples already drawn (``(n, 1, 28, 28)``, float in ``value_range`` or
     uint8): FID and KID against ``n`` held-out ``test`` digits (:func:`reference_split` with
     ``split_seed``: keep the default 0 and every lesson judges against the same digits), the floor from the other ``n`` test digits, precision/recall on the judge's features
-    with their real-vs-real row, and :func:`memorisation` against the ``train`` digits."""
+    with their real-vs-real row, and :func:`memorisation` against the ``train`` digits. ``kid_seed``
+    seeds KID's random subsets (a local generator: the same samples give the same KID)."""
     samples = _as_images(samples, "samples", value_range)
+    _check_seed(kid_seed, "kid_seed")
     if samples.shape[0] != n:
         raise ValueError(f"evaluate_samples expects exactly n = {n} samples (the n every number is stated at), "
                          f"got {samples.shape[0]}")
@@ -379,8 +401,8 @@ def evaluate_samples(samples: torch.Tensor, model: str, *, family: str, train: A
     f_samples = judge_features(samples, judge, name="samples")
     kid_subset = max(2, n // 2)
     fid_value, floor = _frechet(f_ref, f_samples), _frechet(f_ref, f_other)
-    kid_value, kid_std = _kernel(f_ref, f_samples, 20, kid_subset)
-    floor_kid, floor_kid_std = _kernel(f_ref, f_other, 20, kid_subset)
+    kid_value, kid_std = _kernel(f_ref, f_samples, 20, kid_subset, kid_seed)
+    floor_kid, floor_kid_std = _kernel(f_ref, f_other, 20, kid_subset, kid_seed)
     precision, recall = precision_recall(f_ref, f_samples)
     floor_precision, floor_recall = precision_recall(f_ref, f_other)
     quality = Quality(model=model, family=family, fid=fid_value, kid=kid_value, kid_std=kid_std, n=n, floor=floor,
@@ -392,13 +414,15 @@ def evaluate_samples(samples: torch.Tensor, model: str, *, family: str, train: A
 
 def evaluate_generator(generator: nn.Module, model: str, *, family: str, train: Any, test: Any, n: int,
                        judge: JudgeFeatures | None = None, seed: int = 0, split_seed: int = 0,
-                       train_seconds: float = 0.0) -> Evaluation:
+                       train_seconds: float = 0.0, kid_seed: int = 0) -> Evaluation:
     """The protocol for a model with the course's sampler (:func:`genimg_course.sampling.generate`):
     ``n`` samples drawn with ``seed`` (every class in turn for a conditional model), timed, then
-    :func:`evaluate_samples`. ``model`` names it in the record, ``family`` is ``"gan"``, ``"vae"`` …"""
+    :func:`evaluate_samples` (``kid_seed`` seeds KID's subsets). ``model`` names it in the record, ``family`` is
+    ``"gan"``, ``"vae"`` …"""
     if not isinstance(generator, nn.Module):
         raise TypeError(f"evaluate_generator expects a generative nn.Module (see sampling.generate), got "
                         f"{type(generator).__name__}")
+    _check_seed(kid_seed, "kid_seed")
     params = list(generator.parameters())
     if not params:
         raise ValueError(f"evaluate_generator needs a model with parameters, got {type(generator).__name__}")
@@ -407,4 +431,5 @@ def evaluate_generator(generator: nn.Module, model: str, *, family: str, train: 
     seconds = time.perf_counter() - t0
     return evaluate_samples(samples, model, family=family, train=train, test=test, n=n, judge=judge,
                             split_seed=split_seed, train_seconds=train_seconds, sample_seconds=seconds,
-                            parameters=sum(p.numel() for p in params), device=str(params[0].device))
+                            parameters=sum(p.numel() for p in params), device=str(params[0].device),
+                            kid_seed=kid_seed)

@@ -97,6 +97,60 @@ def test_kid_returns_mean_and_std_and_separates_noise_from_digits(judge, mnist_t
     assert noise_mean > mean + 3 * std
 
 
+def test_kid_is_the_same_for_the_same_inputs_and_seed(judge, mnist_test):
+    real, other = mnist_test.images[:300], mnist_test.images[300:600]
+    a = kid(real, other, judge, subsets=5, subset_size=100)
+    assert kid(real, other, judge, subsets=5, subset_size=100) == a
+    assert kid(real, other, judge, subsets=5, subset_size=100, seed=1) != a
+
+
+def test_kid_leaves_the_global_rng_alone(judge, mnist_test):
+    state = torch.get_rng_state()
+    kid(mnist_test.images[:300], mnist_test.images[300:600], judge, subsets=5, subset_size=100)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_kid_draws_the_subsets_torchmetrics_draws_from_the_same_seed(judge, mnist_test):
+    import warnings
+
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from genimg_course.metrics import judge_features
+
+    real, other = mnist_test.images[:300], mnist_test.images[300:600]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        metric = KernelInceptionDistance(feature=torch.nn.Identity(), subsets=5, subset_size=100)
+    metric.update(judge_features(real, judge), real=True)
+    metric.update(judge_features(other, judge), real=False)
+    torch.manual_seed(7)  # torchmetrics draws from the global generator: seeded alike, the same subsets
+    expected = tuple(float(v) for v in metric.compute())
+    assert kid(real, other, judge, subsets=5, subset_size=100, seed=7) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_kid_refuses_a_seed_that_is_not_a_non_negative_integer(seed):
+    with pytest.raises(ValueError, match=f"seed must be an integer >= 0 .* got {seed!r}"):
+        kid(digits(4), digits(4), subset_size=2, seed=seed)
+
+
+def test_evaluate_samples_gives_the_same_kid_each_time_and_leaves_the_global_rng_alone(judge, mnist_train, mnist_test):
+    samples = mnist_test.images[:200]
+    state = torch.get_rng_state()
+    a = evaluate_samples(samples, "a", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+    b = evaluate_samples(samples, "a", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert (a.quality.kid, a.quality.kid_std, a.floor_kid) == (b.quality.kid, b.quality.kid_std, b.floor_kid)
+    c = evaluate_samples(samples, "a", family="gan", train=mnist_train, test=mnist_test, n=200, judge=judge, kid_seed=1)
+    assert c.quality.kid != a.quality.kid and c.quality.fid == a.quality.fid
+
+
+def test_evaluate_generator_refuses_a_bad_kid_seed_before_sampling(mnist_train, mnist_test):
+    with pytest.raises(ValueError, match="kid_seed must be an integer >= 0 .* got -1"):
+        evaluate_generator(torch.nn.Linear(1, 1), "x", family="gan", train=mnist_train, test=mnist_test, n=200,
+                           kid_seed=-1)
+
+
 # ---------------------------------------------------------------- sample sizes, ranges, the judge's input
 
 def test_fid_refuses_fewer_images_than_the_judge_has_features(judge, mnist_test):
