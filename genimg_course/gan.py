@@ -26,10 +26,15 @@ hinge (Lim & Ye, 2017; Miyato et al., 2018)
 ``d_loss_hinge``           ``E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]``
 ``g_loss_hinge``           ``-E[D(G(z))]``
 =========================  ==========================================================
+
+Data-efficient training: :func:`diff_augment` is DiffAugment (Zhao, Liu, Lin, Zhu & Han, 2020),
+differentiable colour / translation / cutout applied to *both* real and fake images before every
+call of D; ``GANTask(..., augment="color,translation,cutout")`` does so in D's and in G's update.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from typing import Any, Callable
 
@@ -47,7 +52,7 @@ from .train import StepContext, adam
 
 __all__ = [
     "d_loss_bce", "g_loss_saturating", "g_loss_nonsaturating", "d_loss_wasserstein", "g_loss_wasserstein",
-    "gradient_penalty", "d_loss_hinge", "g_loss_hinge", "LOSSES",
+    "gradient_penalty", "d_loss_hinge", "g_loss_hinge", "LOSSES", "AUGMENT_POLICIES", "diff_augment",
     "GANTask", "generate", "diversity", "GANDiagnostics", "count_modes", "load_pretrained",
 ]
 
@@ -148,6 +153,118 @@ LOSSES: dict[str, tuple[Callable[..., torch.Tensor], Callable[..., torch.Tensor]
 }
 
 
+# ---------------------------------------------------------------- DiffAugment
+# Zhao, Liu, Lin, Zhu & Han, "Differentiable Augmentation for Data-Efficient GAN Training" (NeurIPS 2020).
+# D overfits a small training set: it memorises the real images and its feedback to G stops meaning
+# anything. Augmenting what D sees helps only if the augmentation T is applied to real AND fake images
+# and is differentiable, so that G's gradient flows back through T: D(T(x)) vs D(T(G(z))), in both
+# updates. Augmenting the real images alone teaches G to produce augmented-looking images.
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+
+
+def _parse_policy(policy: Any, who: str = "diff_augment") -> tuple[str, ...]:
+    """``"color,translation,cutout"`` -> ``("color", "translation", "cutout")``, refusing anything else."""
+    allowed = ", ".join(repr(p) for p in AUGMENT_POLICIES)
+    if not isinstance(policy, str):
+        raise TypeError(f"{who}: policy must be a comma-separated string of {allowed} (e.g. "
+                        f"'color,translation,cutout'), got {describe(policy)}")
+    names = tuple(part.strip() for part in policy.split(","))
+    if not policy.strip() or not all(names):
+        raise ValueError(f"{who}: policy {policy!r} names no augmentation (or has an empty item): expected a "
+                         f"comma-separated choice of {allowed}, e.g. 'color,translation,cutout'")
+    unknown = [n for n in names if n not in AUGMENT_POLICIES]
+    if unknown:
+        raise ValueError(f"{who}: unknown policy {unknown[0]!r} in {policy!r}: expected a comma-separated choice of "
+                         f"{allowed}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{who}: policy {policy!r} names an augmentation twice: name each of {allowed} at most once")
+    return names
+
+
+def _uniform(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """``(B, 1, 1, 1)`` draws from U(0, 1), one per image, on ``x``'s device."""
+    return torch.rand(x.shape[0], 1, 1, 1, device=x.device, dtype=x.dtype, generator=generator)
+
+
+def _colour(x: torch.Tensor, generator: torch.Generator | None, fill: float) -> torch.Tensor:
+    x = x + (_uniform(x, generator) - 0.5)  # brightness: x + β, β ~ U(-0.5, 0.5) per image
+    if x.shape[1] > 1:  # one channel has no colour: x - mean_c(x) = 0, so saturation is a no-op there, skipped
+        m = x.mean(dim=1, keepdim=True)  # (B, 1, H, W): each pixel's mean over the channels
+        x = (x - m) * (2 * _uniform(x, generator)) + m  # saturation: m + s·(x - m), s ~ U(0, 2)
+    m = x.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1): each image's mean
+    return (x - m) * (_uniform(x, generator) + 0.5) + m  # contrast: m + c·(x - m), c ~ U(0.5, 1.5)
+
+
+def _translation(x: torch.Tensor, generator: torch.Generator | None, fill: float, ratio: float = 0.125) -> torch.Tensor:
+    b, c, h, w = x.shape
+    max_y, max_x = int(h * ratio + 0.5), int(w * ratio + 0.5)  # up to 1/8 of each side: 4 pixels at 28x28
+    ty = torch.randint(-max_y, max_y + 1, (b, 1), device=x.device, generator=generator)  # whole pixels, per image
+    tx = torch.randint(-max_x, max_x + 1, (b, 1), device=x.device, generator=generator)
+    rows = torch.arange(h, device=x.device) - ty  # (B, H): output row i shows input row i - ty
+    cols = torch.arange(w, device=x.device) - tx  # (B, W)
+    inside = ((rows >= 0) & (rows < h))[:, None, :, None] & ((cols >= 0) & (cols < w))[:, None, None, :]
+    out = x.gather(2, rows.clamp(0, h - 1)[:, None, :, None].expand(b, c, h, w))
+    out = out.gather(3, cols.clamp(0, w - 1)[:, None, None, :].expand(b, c, h, w))
+    return torch.where(inside, out, fill)  # out(i, j) = x(i - ty, j - tx), pixels moved in from outside = fill
+
+
+def _cutout(x: torch.Tensor, generator: torch.Generator | None, fill: float, ratio: float = 0.5) -> torch.Tensor:
+    b, _, h, w = x.shape
+    size_y, size_x = int(h * ratio + 0.5), int(w * ratio + 0.5)  # a half-size square: 14x14 at 28x28
+    # its centre anywhere in the image (the square may hang over the edge), as in the paper's code
+    top = torch.randint(0, h + 1 - size_y % 2, (b, 1), device=x.device, generator=generator) - size_y // 2
+    left = torch.randint(0, w + 1 - size_x % 2, (b, 1), device=x.device, generator=generator) - size_x // 2
+    rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    in_rows = ((rows >= top) & (rows < top + size_y))[:, None, :, None]  # (B, 1, H, 1)
+    in_cols = ((cols >= left) & (cols < left + size_x))[:, None, None, :]  # (B, 1, 1, W)
+    hole = in_rows & in_cols
+    return torch.where(hole, fill, x)  # x·(1 - mask) + fill·mask: no gradient reaches the cut-out pixels
+
+
+_AUGMENTS = {"color": _colour, "translation": _translation, "cutout": _cutout}
+
+
+def diff_augment(x: torch.Tensor, policy: str = "color,translation,cutout", generator: torch.Generator | None = None,
+                 *, fill: float = 0.0) -> torch.Tensor:
+    """DiffAugment (Zhao et al., 2020): random, differentiable augmentation of images ``(B, C, H, W)``
+    in [-1, 1], each image with its own draw, applied in the order the comma-separated ``policy`` names:
+
+    - ``"color"``: brightness ``x + β``, ``β ~ U(-0.5, 0.5)``; saturation ``m + s·(x - m)`` about each
+      pixel's channel mean, ``s ~ U(0, 2)`` (a no-op for 1 channel, where ``x = m``: skipped there);
+      contrast ``m + c·(x - m)`` about the image's mean, ``c ~ U(0.5, 1.5)``. As in the paper, nothing is
+      clipped: values may leave [-1, 1] (for 1 channel by at most: ``|y| <= 3``); D reads them as they come.
+    - ``"translation"``: a shift by a whole number of pixels from ``-round(H/8)`` to ``round(H/8)`` (4 at
+      28x28) in each direction; what moves in from outside is ``fill``.
+    - ``"cutout"``: a square of half the side (14x14 at 28x28), centred anywhere in the image (it may
+      hang over the edge), set to ``fill``.
+
+    ``fill`` defaults to 0, the paper's choice (its code pads and cuts with zeros in the same [-1, 1]
+    convention): mid-grey here, not the digits' black background (-1). Real and fake images get the same
+    kind of fill, so D cannot tell them apart by it; pass ``fill=-1.0`` for black.
+
+    Everything is drawn on ``x``'s device (from ``generator`` when given, which must live there too),
+    with no host sync, so it can run inside a training step; gradients flow through to ``x``, which is
+    what lets G learn through D's view of augmented fakes. Returns a new tensor; ``x`` is not changed.
+    """
+    names = _parse_policy(policy)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 4:
+        raise TypeError(f"diff_augment: x must be float images (B, C, H, W) in [-1, 1], got {describe(x)}")
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"diff_augment: generator must be a torch.Generator or None, got {describe(generator)}")
+        if generator.device.type != x.device.type or (x.device.type != "cpu" and generator.device != x.device):
+            raise ValueError(f"diff_augment: the generator lives on {generator.device} but the images on {x.device}: "
+                             f"make it there, torch.Generator(device={str(x.device)!r}).manual_seed(...)")
+    fill = check_number("fill", fill)
+    for name in names:
+        x = _AUGMENTS[name](x, generator, fill)
+    return x
+
+
+def _unchanged(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 # ---------------------------------------------------------------- the task
 
 
@@ -170,6 +287,13 @@ class GANTask:
     weights (``StepContext.update`` computes gradients for the optimiser's parameters only): D's
     weight gradients there would be thrown away, so they are never computed.
 
+    ``augment`` (default ``None``: D sees the images as they are): a :func:`diff_augment` policy such as
+    ``"color,translation,cutout"``, or any function ``images -> images`` that gradients flow through. It
+    is applied, with a fresh draw each time, to the real and to the fake images before *every* call of D:
+    in D's update (``D(T(x))``, ``D(T(G(z)))``; WGAN-GP's penalty then interpolates between those two)
+    and in G's (``D(T(G(z)))``), which is DiffAugment's point (Zhao et al., 2020): augmenting only the
+    real images would teach G to make augmented-looking images.
+
     The first batch is checked once (one host sync; later steps never sync): float, finite, images
     in about [-1, 1] (not 0..255 or [0, 1] data) and, for a conditional G, labels in range.
     """
@@ -177,8 +301,20 @@ class GANTask:
     def __init__(self, G: nn.Module, D: nn.Module, loss: str = "nonsaturating", lr_g: float = 2e-4,
                  lr_d: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999), n_critic: int = 1,
                  gp_weight: float = 10.0, latent_dim: int | None = None, reuse_fakes: bool = True,
-                 penalty: Callable[..., torch.Tensor] | None = None) -> None:
+                 penalty: Callable[..., torch.Tensor] | None = None,
+                 augment: str | Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         check_module("G", G, "GANTask")
+        if isinstance(augment, str):
+            self.augment_policy: str | None = ",".join(_parse_policy(augment, "GANTask(augment=...)"))
+            self.augment: Callable[[torch.Tensor], torch.Tensor] | None = functools.partial(
+                diff_augment, policy=self.augment_policy)
+        elif augment is None or (callable(augment) and not isinstance(augment, type)):
+            self.augment_policy, self.augment = None, augment
+        else:
+            allowed = ", ".join(repr(p) for p in AUGMENT_POLICIES)
+            raise TypeError(f"GANTask: augment must be None (no augmentation), a DiffAugment policy, a comma-separated "
+                            f"choice of {allowed} such as 'color,translation,cutout', or a function images -> images"
+                            f"{' (an instance, not a class)' if isinstance(augment, type) else ''}, got {describe(augment)}")
         if penalty is not None and not callable(penalty):
             raise TypeError(f"penalty must be a function (critic, real, fake) -> a 0-dim tensor, like gradient_penalty, "
                             f"got {describe(penalty)}")
@@ -275,6 +411,7 @@ class GANTask:
         y = y if self.num_classes else None  # labels condition the networks only when G is conditional
         G, D = self.modules["G"], self.modules["D"]
         G.train(), D.train()
+        T = _unchanged if self.augment is None else self.augment  # D only ever sees T(x) and T(G(z)), fresh draws
         b = x.shape[0]
         for i in range(self.n_critic):
             z = self.sample_z(b, x.device)
@@ -282,17 +419,19 @@ class GANTask:
             with ctx.autocast():
                 with contextlib.nullcontext() if keep_graph else torch.no_grad():
                     fake = G(z, y)
-                real_out = D(x, y).float()  # (B,) logits / critic scores
-                fake_out = D(fake.detach(), y).float()  # detach: D's update must not reach G
+                real_seen, fake_seen = T(x), T(fake.detach())  # detach: D's update must not reach G
+                real_out = D(real_seen, y).float()  # (B,) logits / critic scores
+                fake_out = D(fake_seen, y).float()
             d_loss = self.d_loss_fn(real_out, fake_out)
             if self.loss == "wgan-gp":
-                d_loss = d_loss + self.gp_weight * self.penalty(lambda t: D(t, y), x, fake.float())
+                real_gp, fake_gp = (x, fake) if self.augment is None else (real_seen, fake_seen)
+                d_loss = d_loss + self.gp_weight * self.penalty(lambda t: D(t, y), real_gp, fake_gp.float())
             grad_d = ctx.update(d_loss, self.optimizers["D"], grad_norm=True)
         with ctx.autocast():
             if not self.reuse_fakes:
                 fake = G(self.sample_z(b, x.device), y)
             with _local_only(D):  # D is not updated here: under DDP, nothing of D's to all-reduce
-                g_out = D(fake, y).float()
+                g_out = D(T(fake), y).float()  # G learns through T: the augmentation is differentiable
         g_loss = self.g_loss_fn(g_out)
         grad_g = ctx.update(g_loss, self.optimizers["G"], grad_norm=True)  # backward into G's weights only
         if self.loss in ("nonsaturating", "saturating"):
