@@ -15,6 +15,7 @@ each of its items has moved into ARTICLE_MAP.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
 from pathlib import Path
 
@@ -22,6 +23,16 @@ import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_review_map():
+    spec = importlib.util.spec_from_file_location("_review_map", Path(__file__).with_name("test_review_map.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_REVIEW_MAP = _load_review_map()  # tests/test_review_map.py: its ANSWERS already map every erratum to a cell
 SEED = ROOT.parent / "shared" / "seed" / "000_762b31f5d65b2c04.txt"
 ERRATA = ROOT.parent / "shared" / "seed" / "ERRATA.md"
 NEW_LESSONS = {"09_fusion": "VAE-GAN, GAN inversion and latent editing: the article's fusion of CNN, GAN and VAE",
@@ -155,22 +166,8 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
     "refs": [("docs/article.md", "## 1. The reference list"),
              ("04_stable_gans", "> **What the source article gets wrong here (errata 13–14).**"),
              ("04b_conditional_gan", "Brock, Donahue & Simonyan, \"Large Scale")],  # its [5], corrected
-    # the errata (ERRATA.md), the cells tests/test_review_map.py names
-    "E1": [("03_dcgan", "| 1 | `Flatten()` in the discriminator |")],
-    "E2": [("03_dcgan", "| 2 | three stride-2 `Conv2DTranspose` from 4 × 4 |")],
-    "E3": [("03_dcgan", "| 3 | `load_img(input_shape, ...)` |")],
-    "E4": [("03_dcgan", "| 4 | `img_to_tensor` |")],
-    "E5": [("03_dcgan", "| 5 | last layer `Conv2D(3, ...)`, no activation; raw pixels |")],
-    "E6": [("03_dcgan", "| 6 | `batch_size = 1` with BatchNorm |")],
-    "E7": [("03_dcgan", '| 7 | each "epoch" is one step on one image |')],
-    "E8": [("03_dcgan", '| 8 | prints "Epoch" for steps; nothing saved or shown |')],
-    "E9": [("05_vae", "**Correction (source article, erratum 9).**")],
-    "E10": [("00_setup", "That is wrong (erratum 10 of the article)."),
-            ("01_cnn_basics", "That is wrong (erratum 10; the article's other errors")],
-    "E11": [("02_gan_basics", "> **Correction (source article, erratum 11).** The article says GANs")],
-    "E12": [("02_gan_basics", "> **Correction (source article, erratum 12).** The article says the discriminator")],
-    "E13": [("docs/article.md", "| 13 | wrong authors and venues in the reference list; the invented venue |")],
-    "E14": [("docs/article.md", "works that do not exist as cited ([4], [7]/[15], [9], [13]); the list repeated four times")],
+    # the errata (ERRATA.md): the cells tests/test_review_map.py names, read from there (one list, not two)
+    **{k: v for k, v in _REVIEW_MAP.ANSWERS.items() if re.fullmatch(r"E\d+", k)},
 }
 
 # item -> (the lesson that will teach it, what its cell must teach). Move an item into ARTICLE_MAP (with its new
