@@ -18,7 +18,7 @@ betas (0.5, 0.999), ``reuse_fakes=True``, batch 64, ``ResidentBatches`` on the o
 Every run is scored by the course's protocol, ``metrics.evaluate_generator(G, ..., n=500)``: FID, KID ± std,
 precision and recall against 500 held-out *test* digits (reference split 0), the real-vs-real floor at the
 same n, and memorisation against the digits that run *trained on* (the 400 for the 10 % runs). Samples are
-drawn with seed 0 for every run; KID's subsets after ``torch.manual_seed(0)``.
+drawn with seed 0 for every run.
 
     python benchmarks/gan_seeds.py --smoke --out /tmp/gs                   # 5 steps, n = 128: a dry run (< 20 s)
     python benchmarks/gan_seeds.py --steps 4000 --seeds 0,1,2 --jobs 2     # the run in docs/benchmarks.md
@@ -105,7 +105,7 @@ def run_one(cfg: dict[str, Any]) -> dict[str, Any]:
     history = fit(task, ResidentBatches(data, cfg["batch"], device, seed=seed), steps=cfg["steps"],
                   log_every=max(1, min(100, cfg["steps"])), seed=seed, progress=False)
     t0 = time.perf_counter()
-    torch.manual_seed(0)  # KID's random subsets come from the global generator
+    torch.manual_seed(0)  # the same global RNG state before every scoring, whatever the metrics draw from it
     ev = evaluate_generator(G, cell_name(cfg["recipe"], cfg["fraction"], cfg["augment"]), family="gan", train=data,
                             test=test, n=cfg["n"], judge=load_judge(device), seed=0, train_seconds=history.seconds)
     q, m = ev.quality, ev.memorisation
