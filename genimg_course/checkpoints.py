@@ -55,6 +55,10 @@ SHIPPED: dict[str, tuple[str, str, str]] = {
     # lesson 10's diffusion models (diffusion.load_diffusion)
     "diffusion_ddpm": ("diffusion_ddpm.pt", "6f05208b7bcb4625a5ac74e084794eba99d2446ef08aac5629e61afb50a37931", "OMP_NUM_THREADS=1 tools/make_diffusion_weights.py --which ddpm --steps 5000 --schedule linear (scores: --score ddpm --part ddpm1000 and --part rest, side by side)"),
     "diffusion_flow": ("diffusion_flow.pt", "76b9a1adc0214fad70f02f4ceef3166d78dc9e50b32662ab04c5eedf99df9794", "OMP_NUM_THREADS=1 tools/make_diffusion_weights.py --which flow --steps 5000 (scores: --score flow)"),
+    # lesson 09's VAE-GAN, its twin VAE and the DCGAN's inversion encoder (fusion.load_fusion)
+    "fusion_vaegan": ("fusion_vaegan.pt", "a021c5444cbcd2c312f34f0a4507bad3a9e1eb37c8cb85e1ea0619b6b2b599b7", "OMP_NUM_THREADS=1 tools/make_fusion_weights.py --steps-vae 3000 --steps-encoder 3000"),
+    "fusion_vae_twin": ("fusion_vae_twin.pt", "e1788213e127e840b9e49301fcdd6df7788be6584982e1d8ce397ffc30acaafe", "OMP_NUM_THREADS=1 tools/make_fusion_weights.py --steps-vae 3000 --steps-encoder 3000"),
+    "fusion_encoder": ("fusion_encoder.pt", "e4cb42f48c0780e40715102862d67bdf8e73a45a9481d8d6a995ccdeeae05eec", "OMP_NUM_THREADS=1 tools/make_fusion_weights.py --steps-vae 3000 --steps-encoder 3000"),
 }
 
 

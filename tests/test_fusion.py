@@ -224,3 +224,23 @@ def test_apply_edit_and_its_refusals():
 def test_public_names_exist():
     for name in fusion.__all__:
         assert hasattr(fusion, name), name
+
+
+def test_vaegan_uses_a_given_feature_loss():
+    calls = []
+
+    def mine(real, fake):
+        calls.append((tuple(real.shape), tuple(fake.shape)))
+        return feature_loss(real, fake)
+
+    torch.manual_seed(0)
+    vae, D = ConvVAE(latent_dim=4, width=8, hidden=32), DCGANDiscriminator(width=8)
+    VAEGANTask(vae, D, llike_fn=mine).step(torch.rand(6, 1, 28, 28), _ctx())
+    assert calls == [((6, 16 * 7 * 7), (6, 16 * 7 * 7))]
+    with pytest.raises(TypeError, match="llike_fn must be a function"):
+        VAEGANTask(vae, D, llike_fn=3)
+
+
+def test_load_fusion_names_what_it_knows():
+    with pytest.raises(ValueError, match=r"expected one of \['encoder', 'vae_twin', 'vaegan'\]"):
+        fusion.load_fusion("vae-gan")
