@@ -106,7 +106,9 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
             ("07_translation", "$G$ is a U-Net (lesson 06)")],
     "2.7": [("00_setup", "That is wrong (erratum 10 of the article)."),
             ("01_cnn_basics", "## 5. Correcting the source article: CNNs *are* generators")],
-    "2.8": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et")],
+    "2.8": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et"),
+            ("09_fusion", "CNN, GAN and VAE combined in one model: the VAE-GAN of Larsen et al. (ICML 2016)."),
+            ("09_fusion", "## 2. The VAE-GAN against its twin VAE, measured (≈ 10 min)")],
     "3": [("02_gan_basics", "and the minimax objective $V(D, G)$ (≈ 10 min);"),
           ("05_vae", "the ELBO derived step by step; the closed-form Gaussian KL")],
     "3.1": [("01_cnn_basics", "## 3. Pooling (≈ 5 min)"),
@@ -115,10 +117,12 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
             ("02_gan_basics", "> **Correction (source article, erratum 11).** The article says GANs")],
     "3.3": [("05_vae", "### Exercise 4 — the training step `vae_step`"),
             ("05_vae", "**Correction (source article, erratum 9).**")],
-    "3.4": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et")],
+    "3.4": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et"),
+            ("09_fusion", "Each network minimises its own sum:")],
     "3.5": [("01_cnn_basics", "That is wrong (erratum 10; the article's other errors")],
     "3.6": [("01_cnn_basics", "## 8. From a classifier to a judge: FID"),
-            ("08_style_transfer", "* **The course's judge.** Lesson 01's digit classifier is a *trained* CNN that is always on disk.")],
+            ("08_style_transfer", "* **The course's judge.** Lesson 01's digit classifier is a *trained* CNN that is always on disk."),
+            ("09_fusion", "Sharing and reusing a trained network: a GAN's generator $G$, trained once, frozen, can serve images it never made")],
     "4": [("03_dcgan", "## 1. The source article's DCGAN, reviewed (≈ 15 min)"),
           ("03_dcgan", "# 生成器网络 [generator network]"),
           ("03_dcgan", "# 训练GAN [train the GAN]")],
@@ -128,7 +132,8 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
     "5.2": [("06_restoration", "## 1. Restoration: learn to undo a degradation (≈ 10 min)"),
             ("07_translation", "## 1. Translation as a conditional GAN (≈ 10 min)"),
             ("08_style_transfer", "## 1. Content and style, as two losses on features (≈ 10 min)")],
-    "5.3": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et")],
+    "5.3": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et"),
+            ("09_fusion", "Generation fused with transformation: to edit a real image, invert it into a generator's latent space")],
     "5.4": [("docs/applications.md", "# What image generation and transformation are used for")],
     "5.5": [("04_stable_gans", "## 1. Why GAN training is unstable (≈ 10 min)")],
     "5.5a": [("04_stable_gans", "## 1. Why GAN training is unstable (≈ 10 min)"),
@@ -173,14 +178,6 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
 # item -> (the lesson that will teach it, what its cell must teach). Move an item into ARTICLE_MAP (with its new
 # cell's phrase) once the lesson teaches it, and delete it here.
 PENDING: dict[str, tuple[str, str]] = {
-    "2.8": ("09_fusion", "CNN, GAN and VAE combined in one model: a VAE-GAN (Larsen et al., ICML 2016), trained and "
-                         "scored beside lesson 05's VAE and lesson 03's DCGAN"),
-    "3.4": ("09_fusion", "the same fusion as 2.8, taught where the lesson derives the VAE-GAN's loss (ELBO terms plus "
-                         "an adversarial term on the decoder's output)"),
-    "3.6": ("09_fusion", "sharing and reusing trained networks: GAN inversion (find z for a real image with a trained, "
-                         "frozen G) and a VAE-GAN whose decoder is the GAN's generator"),
-    "5.3": ("09_fusion", "generation fused with transformation: edit an image by inverting it into a generator's latent "
-                         "space and moving along a direction there (latent editing)"),
     "5": ("11_future", "the article's five future challenges (quality, stability, robustness, data, compute) measured, "
                        "each with its number on one scoreboard"),
     "5.1": ("11_future", "quality: every family's best model under the one protocol (FID/KID at one n beside the "
