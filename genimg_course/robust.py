@@ -604,13 +604,17 @@ def load_judge_classifier(device: torch.device | str = "cpu") -> nn.Module:
 
 
 def train_discriminator(G: nn.Module, real: Any, steps: int = 300, batch_size: int = 64, width: int = 16,
-                        lr: float = 2e-4, norm: str = "layer", seed: int = 0) -> DCGANDiscriminator:
+                        lr: float = 2e-4, norm: str = "layer", seed: int = 0,
+                        spectral_norm: bool = False) -> DCGANDiscriminator:
     """A :class:`DCGANDiscriminator` trained for ``steps`` steps to tell ``real`` digits (an ImageSet,
     uint8 or [-1, 1] float images) from samples of a *frozen* generator ``G`` (the shipped DCGAN
     ships only G). ``norm="layer"`` (default) makes each verdict depend on its own image only, in
-    train and eval mode alike. Seeded with ``seed``; the global RNG and G's mode are left as they
-    were. Returns D in eval mode."""
+    train and eval mode alike; ``spectral_norm=True`` wraps every conv in spectral normalisation
+    (Miyato et al., ICLR 2018; lesson 04's D uses it with ``norm="none"``). Seeded with ``seed``; the
+    global RNG and G's mode are left as they were. Returns D in eval mode."""
     who = "train_discriminator"
+    if not isinstance(spectral_norm, bool):
+        raise TypeError(f"{who}: spectral_norm must be True or False, got {describe(spectral_norm)}")
     G = _check_model(G, "G", who)
     latent_dim = getattr(G, "latent_dim", None)
     if not latent_dim:
@@ -630,7 +634,7 @@ def train_discriminator(G: nn.Module, real: Any, steps: int = 300, batch_size: i
     dev = _device(G)
     with torch.random.fork_rng(devices=[]), _evaluating(G):
         torch.manual_seed(seed)
-        D = DCGANDiscriminator(width=width, norm=norm).to(dev)
+        D = DCGANDiscriminator(width=width, norm=norm, spectral_norm=spectral_norm).to(dev)
         dcgan_init(D)
         opt = adam(D.parameters(), lr, betas=(0.5, 0.999))
         g = torch.Generator().manual_seed(seed)

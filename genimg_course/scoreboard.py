@@ -5,7 +5,10 @@ one protocol: FID and KID on the judge's features against held-out test digits a
 at that ``n``), and :meth:`~genimg_course.metrics.Evaluation.record` adds ``<model>_precision``, ``_recall``,
 ``_near_copy_share`` and ``_train_distance_ratio``. :func:`collect` gathers those records from a ``genimg run``
 output folder (or any folder of figures JSON), or from the lessons' shipped reference runs; :func:`table` prints
-them as one table beside the floor; :func:`plot` draws quality against training time.
+them as one table beside the floor; :func:`plot` draws quality against training time; :func:`coverage` says which
+rows stand for each model of :data:`COURSE_MODELS` (every generative model the course teaches), and :func:`missing`
+which lesson has no rows and how to make them. A new generative lesson adds its stem to :data:`GENERATIVE_LESSONS`
+and its models to :data:`COURSE_MODELS`; nothing else changes.
 
 Numbers are only put side by side where they compare: rows at different ``n`` or against different reference
 splits are refused in one table (an FID, and its floor, depend on ``n``), with the ``n`` values found and how to
@@ -28,7 +31,7 @@ from typing import Any, Iterable, Sequence
 from .figures import Quality
 from .reference import REFERENCE_DIR
 
-__all__ = ["Row", "collect", "missing", "table", "plot", "GENERATIVE_LESSONS"]
+__all__ = ["Row", "collect", "missing", "table", "plot", "coverage", "GENERATIVE_LESSONS", "COURSE_MODELS"]
 
 # the lessons whose figures hold Quality records, and what each one scores
 GENERATIVE_LESSONS: dict[str, str] = {
@@ -36,7 +39,23 @@ GENERATIVE_LESSONS: dict[str, str] = {
     "04_stable_gans": "non-saturating GAN, WGAN-GP, SN-GAN with hinge loss",
     "04b_conditional_gan": "conditional GAN",
     "05_vae": "VAE and conditional VAE",
+    "09_fusion": "VAE-GAN and its twin VAE (same network, data, seed and steps)",
     "10_diffusion": "DDPM / DDIM, flow matching (and the shipped DCGAN beside them)",
+}
+
+# every generative model the course teaches -> (the lesson that scores it, a pattern its rows' names match, case
+# insensitive): coverage() says which rows stand for which model, and which model has none. A new lesson adds its
+# line here and its stem to GENERATIVE_LESSONS.
+COURSE_MODELS: dict[str, tuple[str, str]] = {
+    "DCGAN": ("03_dcgan", r"\bG\b|dcgan"),
+    "WGAN-GP": ("04_stable_gans", r"wgan"),
+    "SN-GAN": ("04_stable_gans", r"\bsn\b|sn_|spectral"),
+    "cGAN": ("04b_conditional_gan", r"cgan|conditional gan"),
+    "VAE": ("05_vae", r"^(?!.*(conditional|cvae)).*\bvae\b(?![- ]?gan)"),
+    "cVAE": ("05_vae", r"conditional vae|\bcvae\b"),
+    "VAE-GAN": ("09_fusion", r"vae[- ]?gan"),
+    "DDPM/DDIM": ("10_diffusion", r"ddpm|ddim"),
+    "flow matching": ("10_diffusion", r"\bflow\b"),
 }
 
 
@@ -119,6 +138,20 @@ def missing(rows: Iterable[Row], lessons: Iterable[str] = tuple(GENERATIVE_LESSO
     have = {r.lesson for r in rows}
     return {lesson: f"run it: genimg run --profile cpu notebooks/{lesson}.ipynb (it scores "
                     f"{GENERATIVE_LESSONS.get(lesson, 'its models')})" for lesson in lessons if lesson not in have}
+
+
+def coverage(rows: Iterable[Row], models: dict[str, tuple[str, str]] | None = None) -> dict[str, list[str]]:
+    """``{model: [the names of its rows]}`` for every model of :data:`COURSE_MODELS` (or ``models``): the rows of
+    its lesson whose name matches its pattern; an empty list is a model the scoreboard does not show yet
+    (:func:`missing` says how to make its lesson's figures)."""
+    rows = list(rows)
+    bad = [r for r in rows if not isinstance(r, Row)]
+    if bad:
+        raise TypeError(f"coverage expects the Rows that collect() returns, got {type(bad[0]).__name__}")
+    models = COURSE_MODELS if models is None else models
+    return {name: [r.quality.model for r in rows
+                   if r.lesson == lesson and re.search(pattern, r.quality.model, re.IGNORECASE)]
+            for name, (lesson, pattern) in models.items()}
 
 
 def _check_comparable(rows: list[Row], n: int | None) -> list[Row]:

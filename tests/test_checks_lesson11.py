@@ -91,3 +91,138 @@ def test_show_faq_questions_prints_every_option(capsys):
     out = capsys.readouterr().out
     for key, (question, options) in FAQ_QUESTIONS.items():
         assert f"{key}: {question}" in out and all(f"({a}) {t}" in out for a, t in options.items())
+
+
+# ---------------------------------------------------------------- the code exercises
+
+import torch  # noqa: E402
+
+from genimg_course import metrics, robust  # noqa: E402
+from genimg_course.checks.lesson11 import check_fgsm, check_precision_recall, check_translate  # noqa: E402
+
+
+def _grad(loss_fn, x):
+    x_ = x.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss_fn(x_), x_)
+    return g
+
+
+def test_fgsm_the_package_s_passes_and_unanswered_does_not():
+    assert check_fgsm(robust.fgsm)
+    assert not check_fgsm(...)
+
+    def todo(loss_fn, x, eps):
+        raise NotImplementedError
+
+    assert "Not answered" in check_fgsm(todo).message
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (lambda l, x, e: x + e * _grad(l, x).sign(), "did not clamp"),
+    (lambda l, x, e: (x - e * _grad(l, x).sign()).clamp(-1, 1), "stepped down"),
+    (lambda l, x, e: (x + e * _grad(l, x)).clamp(-1, 1), "not its sign"),
+    (lambda l, x, e: e * _grad(l, x).sign(), "perturbation alone"),
+    (lambda l, x, e: (x + e * x.sign()).clamp(-1, 1), "sign of x"),
+    (lambda l, x, e: x[:2], "shape"),
+    (lambda l, x, e: None, "returned None"),
+])
+def test_fgsm_slips_are_named(slip, hint):
+    r = check_fgsm(slip)
+    assert not r and hint in r.message, r.message
+
+
+def test_fgsm_that_changes_its_input_or_keeps_a_graph_is_refused():
+    def in_place(loss_fn, x, eps):
+        x.requires_grad_(True)
+        (g,) = torch.autograd.grad(loss_fn(x), x)
+        return (x + eps * g.sign()).clamp(-1, 1)
+
+    assert "changed its input" in check_fgsm(in_place).message
+
+    def graph(loss_fn, x, eps):
+        x_ = x.detach().clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(loss_fn(x_), x_)
+        return (x_ + eps * g.sign()).clamp(-1, 1)
+
+    assert "carries a graph" in check_fgsm(graph).message
+
+
+def test_precision_recall_the_package_s_passes():
+    assert check_precision_recall(metrics.precision_recall)
+    assert not check_precision_recall(...)
+
+
+def _pr(k_shift=0, swap=False, fake_free=False):
+    def fn(real, fake, k):
+        def radii(x):
+            return torch.cdist(x, x).kthvalue(k + 1 - k_shift, dim=1).values
+
+        def covered(p, c, rad):
+            return float((torch.cdist(p, c) <= rad[None, :]).any(1).double().mean())
+
+        f = real if fake_free else fake
+        p, r = covered(f, real, radii(real)), covered(real, fake, radii(fake))
+        return (r, p) if swap else (p, r)
+    return fn
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (_pr(swap=True), "swapped"),
+    (_pr(k_shift=1), "kthvalue(k + 1)"),
+    (_pr(fake_free=True), "does not depend on the fakes"),
+    (lambda r, f, k: 0.5, "two numbers"),
+    (lambda r, f, k: ("a", "b"), "should be a number"),
+])
+def test_precision_recall_slips_are_named(slip, hint):
+    r = check_precision_recall(slip)
+    assert not r and hint in r.message, r.message
+
+
+def _translate(x, tx, ty, fill):
+    b, c, h, w = x.shape
+    rows, cols = torch.arange(h) - ty[:, None], torch.arange(w) - tx[:, None]
+    inside = ((rows >= 0) & (rows < h))[:, None, :, None] & ((cols >= 0) & (cols < w))[:, None, None, :]
+    out = x.gather(2, rows.clamp(0, h - 1)[:, None, :, None].expand(b, c, h, w))
+    out = out.gather(3, cols.clamp(0, w - 1)[:, None, None, :].expand(b, c, h, w))
+    return torch.where(inside, out, torch.full_like(out, fill))
+
+
+def test_translate_a_right_answer_passes_and_matches_the_package_s_translation():
+    assert check_translate(_translate)
+    from genimg_course.gan import _translation
+    x = torch.randn(6, 1, 28, 28)
+    g = torch.Generator().manual_seed(3)
+    shifted = _translation(x, g, 0.0)
+    g = torch.Generator().manual_seed(3)
+    ty, tx = torch.randint(-4, 5, (6, 1), generator=g).flatten(), torch.randint(-4, 5, (6, 1), generator=g).flatten()
+    assert torch.equal(_translate(x, tx, ty, 0.0), shifted)
+
+
+@pytest.mark.parametrize("slip, hint", [
+    (lambda x, tx, ty, f: torch.stack([x[n].roll((int(ty[n]), int(tx[n])), (-2, -1)) for n in range(x.shape[0])]),
+     "torch.roll"),
+    (lambda x, tx, ty, f: _translate(x, -tx, -ty, f), "wrong way"),
+    (lambda x, tx, ty, f: _translate(x, ty, tx, f), "swapped"),
+    (lambda x, tx, ty, f: _translate(x, tx, ty, 0.0), "fill is the wrong value"),
+    (lambda x, tx, ty, f: _translate(x.detach(), tx, ty, f), "no gradient"),
+    (lambda x, tx, ty, f: x[:, :, :5], "keep x's shape"),
+])
+def test_translate_slips_are_named(slip, hint):
+    r = check_translate(slip)
+    assert not r and hint in r.message, r.message
+
+
+def test_the_lesson_has_at_least_four_exercises_each_with_its_check():
+    from pathlib import Path
+
+    import nbformat
+
+    from genimg_course.classroom.solutions import BEGIN_SOLUTION
+
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "notebooks" / "11_future.ipynb", as_version=4)
+    exercises = [c.source for c in nb.cells if c.cell_type == "code" and BEGIN_SOLUTION in c.source]
+    assert len(exercises) >= 4
+    assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for reused in ("fgsm if fgsm_answer", "precision_recall if pr_answer", "your_diff_augment if translate_answer"):
+        assert reused in code, f"the learner's code is used by a later cell: {reused!r}"

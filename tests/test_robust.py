@@ -182,6 +182,21 @@ def test_train_discriminator_leaves_the_global_rng_and_g_alone(digits):
     assert all(p.grad is None for p in G.parameters())
 
 
+def test_train_discriminator_with_spectral_norm_wraps_every_conv(digits):
+    from torch.nn.utils import parametrize
+
+    from genimg_course.gan import load_pretrained
+
+    G = load_pretrained("dcgan_mnist")
+    D = robust.train_discriminator(G, digits[0], steps=2, batch_size=8, width=4, norm="none", spectral_norm=True)
+    convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(parametrize.is_parametrized(m, "weight") for m in convs)
+    plain = robust.train_discriminator(G, digits[0], steps=2, batch_size=8, width=4)
+    assert not any(parametrize.is_parametrized(m, "weight") for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    with pytest.raises(TypeError, match="spectral_norm must be True or False"):
+        robust.train_discriminator(G, digits[0], steps=1, spectral_norm="yes")
+
+
 def test_the_judge_classifier_is_a_copy_that_cannot_change_the_judge(judge, digits):
     clf = robust.load_judge_classifier()
     clf.train()

@@ -4,11 +4,17 @@ reference split, another floor) are refused in one column, and a missing lesson 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from genimg_course.figures import Quality
-from genimg_course.scoreboard import GENERATIVE_LESSONS, collect, missing, plot, table
+from genimg_course.reference import REFERENCE_DIR
+from genimg_course.scoreboard import COURSE_MODELS, GENERATIVE_LESSONS, collect, coverage, missing, plot, table
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _quality(model: str, fid: float, n: int = 500, floor: float = 28.0, **kw) -> dict:
@@ -94,3 +100,82 @@ def test_the_plot_draws_one_point_per_model():
     rows = collect()
     ax = plot(rows)
     assert len(ax.collections) == len(rows) and ax.get_xscale() == "log"
+
+
+# ---------------------------------------------------------------- the shipped scoreboard is complete and current
+
+
+@pytest.mark.parametrize("lesson", list(GENERATIVE_LESSONS))
+def test_every_generative_lesson_has_rows_in_its_shipped_reference_run(lesson):
+    assert (REFERENCE_DIR / f"{lesson}.json").exists(), (
+        f"{lesson} is in scoreboard.GENERATIVE_LESSONS but genimg_course/reference/{lesson}.json is missing: "
+        f"{missing([], [lesson])[lesson]}, then tools/make_reference.py")
+    rows = [r for r in collect() if r.lesson == lesson]
+    assert rows, f"the shipped reference run of {lesson} records no quality: {missing([], [lesson])[lesson]}"
+
+
+@pytest.mark.parametrize("model", list(COURSE_MODELS))
+def test_every_model_of_the_course_is_a_row_of_the_scoreboard(model):
+    lesson, _ = COURSE_MODELS[model]
+    if not (REFERENCE_DIR / f"{lesson}.json").exists():
+        pytest.skip(f"{model} is scored by {lesson}, which has no shipped reference run yet "
+                    f"(genimg_course/reference/{lesson}.json): run its notebook and tools/make_reference.py")
+    if lesson not in GENERATIVE_LESSONS:
+        pytest.skip(f"{lesson} (it scores {model}) has a reference run but is not yet listed in "
+                    "scoreboard.GENERATIVE_LESSONS: add it there and its rows join the scoreboard")
+    rows = coverage(collect())[model]
+    assert rows, f"no row of {lesson}'s reference run stands for {model} (pattern {COURSE_MODELS[model][1]!r})"
+
+
+def test_coverage_finds_each_model_by_its_lesson_and_name(tmp_path):
+    _figures(tmp_path, "05_vae", _quality("VAE β = 1 (prior samples)", 400.0, family="vae"),
+             _quality("conditional VAE (every class)", 380.0, family="vae"))
+    _figures(tmp_path, "09_fusion", _quality("VAE-GAN", 200.0, family="vae"))
+    found = coverage(collect(tmp_path))
+    assert found["VAE"] == ["VAE β = 1 (prior samples)"] and found["cVAE"] == ["conditional VAE (every class)"]
+    assert found["VAE-GAN"] == ["VAE-GAN"] and found["DCGAN"] == [] and set(found) == set(COURSE_MODELS)
+    with pytest.raises(TypeError, match="expects the Rows"):
+        coverage([{"model": "G"}])
+
+
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def _code_cells(text: str) -> list[str]:
+    cells = json.loads(text)["cells"]
+    return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
+            if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("lesson", list(GENERATIVE_LESSONS))
+def test_each_reference_run_comes_from_a_run_of_the_current_code(lesson):
+    """A scoreboard row is a run of the code that is here: the reference run's recorded commit is HEAD or one of
+    its ancestors, and the lesson's code cells are the same now as at that commit (a notebook whose text alone
+    changed still makes the same figures)."""
+    if shutil.which("git") is None or _git("rev-parse", "HEAD").returncode != 0:
+        pytest.skip("no git repository here (an installed package, or an export): provenance cannot be checked")
+    path = REFERENCE_DIR / f"{lesson}.json"
+    if not path.exists():
+        pytest.skip(f"no shipped reference run of {lesson} (test_every_generative_lesson_has_rows... reports it)")
+    runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})
+    assert runs, f"{path.name} holds no runs"
+    notebook = ROOT / "notebooks" / f"{lesson}.ipynb"
+    for profile, run in runs.items():
+        commit = str(run.get("commit", ""))
+        assert commit, f"{path.name}'s {profile} run records no commit"
+        if _git("cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+            pytest.skip(f"{path.name}'s {profile} commit {commit[:10]} is not in this clone (a shallow checkout?)")
+        assert _git("merge-base", "--is-ancestor", commit, "HEAD").returncode == 0, (
+            f"{path.name}'s {profile} run was made at {commit[:10]}, which is not HEAD or an ancestor of it: "
+            "rerun the lesson and tools/make_reference.py on this branch")
+        then = _git("show", f"{commit}:notebooks/{lesson}.ipynb")
+        assert then.returncode == 0, f"notebooks/{lesson}.ipynb did not exist at {commit[:10]} ({path.name}, {profile})"
+        changed = [i for i, (a, b) in enumerate(zip(_code_cells(then.stdout), _code_cells(notebook.read_text("utf-8"))))
+                   if a != b]
+        same_count = len(_code_cells(then.stdout)) == len(_code_cells(notebook.read_text("utf-8")))
+        assert same_count and not changed, (
+            f"notebooks/{lesson}.ipynb's code has changed since its {profile} reference run ({commit[:10]}): code "
+            f"cells {changed or '(a different number of them)'} differ, so the scoreboard's {lesson} rows are not "
+            f"from the current code. Rerun: genimg run --profile {profile} --out DIR notebooks/{lesson}.ipynb, then "
+            "tools/make_reference.py DIR")

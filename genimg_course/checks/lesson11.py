@@ -5,15 +5,25 @@
   questions rest on a false premise; the right option says so. ``docs/article.md`` §2 has the corrected
   answers and the lesson that shows each; a wrong letter's message says why it is wrong and where to look.
   :func:`show_faq_questions` prints them.
+* :func:`check_fgsm` — ``fgsm(loss_fn, x, eps)``: one signed-gradient step that raises the loss, clamped to
+  [-1, 1] (Goodfellow et al., ICLR 2015); the lesson's robustness curves run on it.
+* :func:`check_precision_recall` — ``precision_recall(real, fake, k)``: improved precision and recall
+  (Kynkäänniemi et al., NeurIPS 2019) from k-th-nearest-neighbour balls; the lesson's real-vs-real row uses it.
+* :func:`check_translate` — ``translate(x, tx, ty, fill)``: DiffAugment's translation (Zhao et al., NeurIPS 2020)
+  for given whole-pixel shifts, filling what moves in; the lesson's DiffAugment runs train through it.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
-from . import check
+import torch
+
+from . import Wrong, check, expect_signature
 from ._quiz import grade_letters, print_questions
+from ._tensors import returned_tensor, same_values
 
-__all__ = ["check_faq", "FAQ_QUESTIONS", "show_faq_questions"]
+__all__ = ["check_faq", "FAQ_QUESTIONS", "show_faq_questions", "check_fgsm", "check_precision_recall",
+           "check_translate"]
 
 
 # ---------------------------------------------------------------- the article's FAQ, as a quiz
@@ -174,3 +184,188 @@ def check_faq(answers: Any) -> str:
             "maximises the ELBO; CNNs are the generators; GANs and VAEs trade sharpness for a likelihood, and "
             "diffusion beats both; data must be enough to learn rather than copy; and the cost is set by image "
             "size, model, batch and steps, not by the need for a GPU")
+
+
+# ---------------------------------------------------------------- FGSM: one signed-gradient step
+
+
+def _fixed(seed: int, *shape: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _fgsm_case() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Images in [-1, 1] with pixels at the edges (so the clamp matters) and a loss whose gradient depends on x."""
+    x = _fixed(110, 4, 1, 28, 28).tanh()
+    x[:, :, 0, :3] = torch.tensor([1.0, -1.0, 0.99])
+    w, c = _fixed(111, 1, 1, 28, 28), _fixed(112, 1, 1, 28, 28).clamp(-0.5, 0.5)
+    return x, w, c
+
+
+def _fgsm_loss(w: torch.Tensor, c: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda x: (w * (x - c) ** 2).sum() + (3 * x).sin().sum()  # a scalar; ∇ depends on x
+
+
+@check
+def check_fgsm(fn: Callable[..., torch.Tensor]) -> str:
+    """``fn(loss_fn, x, eps)`` → ``clamp(x + eps · sign(∇ₓ loss_fn(x)), -1, 1)``, detached, ``x`` unchanged.
+    Compared on images with pixels at ±1, with a loss whose gradient depends on ``x``, at eps 0.1 and 0."""
+    x, w, c = _fgsm_case()
+    loss_fn = _fgsm_loss(w, c)
+    expect_signature(fn, "fgsm", "(loss_fn, x, eps)", loss_fn, x, 0.1)
+    before = x.clone()
+    got = returned_tensor(fn(loss_fn, x, 0.1), "fgsm", "the perturbed images, the shape of x")
+    if not torch.equal(x, before) or x.requires_grad:
+        raise Wrong("fgsm changed its input x (its values or its requires_grad): work on a copy, "
+                    "x_ = x.detach().clone().requires_grad_(True)")
+    if tuple(got.shape) != tuple(x.shape):
+        raise Wrong(f"fgsm must return images of x's shape {tuple(x.shape)}, got {tuple(got.shape)}")
+    xg = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loss_fn(xg), xg)
+    want = (x + 0.1 * grad.sign()).clamp(-1, 1)
+    if not same_values(got, want, 1e-5, 1e-6):
+        slips = {"you did not clamp to [-1, 1]: pixels at ±1 went outside the image range (add .clamp(-1, 1))":
+                 x + 0.1 * grad.sign(),
+                 "you stepped down the gradient (x - eps·sign): FGSM *raises* the loss, x + eps·sign(∇ₓL)":
+                 (x - 0.1 * grad.sign()).clamp(-1, 1),
+                 "you used the gradient itself, not its sign: FGSM moves every pixel by exactly eps (an L∞ step), "
+                 "x + eps·grad.sign()": (x + 0.1 * grad).clamp(-1, 1),
+                 "you returned the perturbation alone: return the perturbed images x + eps·sign(∇ₓL)":
+                 0.1 * grad.sign(),
+                 "that is the sign of x, not of the loss's gradient: take torch.autograd.grad(loss_fn(x_), x_)":
+                 (x + 0.1 * x.sign()).clamp(-1, 1)}
+        for hint, slip in slips.items():
+            if same_values(got.detach(), slip, 1e-5, 1e-6):
+                raise Wrong(hint)
+        worst = float((got.detach() - want).abs().max())
+        raise Wrong(f"fgsm(x, eps = 0.1) differs from clamp(x + eps·sign(∇ₓL), -1, 1) by up to {worst:.4f}")
+    if got.requires_grad:
+        raise Wrong("the result still carries a graph: return it .detach()-ed (an adversarial image is data, not "
+                    "part of the loss)")
+    zero = returned_tensor(fn(loss_fn, x, 0.0), "fgsm", "the images")
+    if not same_values(zero, x, 0, 1e-7):
+        raise Wrong("with eps = 0 fgsm must return x unchanged")
+    moved = float((got - x).abs().max())
+    return (f"x' = clamp(x + ε·sign(∇ₓL)): every pixel moves by ε (here at most {moved:.2f}) in the direction that "
+            "raises the loss, the best one step inside the L∞ ball to first order")
+
+
+# ---------------------------------------------------------------- precision and recall from k-NN balls
+
+
+def _pr_reference(r: torch.Tensor, f: torch.Tensor, k: int) -> tuple[float, float]:
+    def radii(x: torch.Tensor) -> torch.Tensor:
+        return torch.cdist(x, x).kthvalue(k + 1, dim=1).values
+
+    def covered(points: torch.Tensor, centres: torch.Tensor, rad: torch.Tensor) -> float:
+        return float((torch.cdist(points, centres) <= rad[None, :]).any(1).double().mean())
+
+    return covered(f, r, radii(r)), covered(r, f, radii(f))
+
+
+def _pr_number(v: Any, what: str) -> float:
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        v = v.item()
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise Wrong(f"{what} should be a number (a share of points, 0 to 1), got {type(v).__name__}")
+    return float(v)
+
+
+@check
+def check_precision_recall(fn: Callable[..., Any]) -> str:
+    """``fn(real, fake, k)`` → ``(precision, recall)`` for feature sets ``(N, D)``: the share of fakes inside some
+    real point's ball of radius "distance to its k-th nearest real neighbour", and the share of reals inside some
+    fake point's ball built the same way from the fakes. Compared on three pairs of random sets (one a shifted,
+    narrower copy, so that precision and recall differ) at k = 3 and k = 1."""
+    g = torch.Generator().manual_seed(120)
+    real = torch.randn(60, 5, generator=g, dtype=torch.float64)
+    cases = [(real, 0.5 * torch.randn(50, 5, generator=g, dtype=torch.float64) + 0.4, 3),
+             (real, 1.6 * torch.randn(70, 5, generator=g, dtype=torch.float64), 3),
+             (real, torch.randn(40, 5, generator=g, dtype=torch.float64), 1)]
+    expect_signature(fn, "precision_recall", "(real, fake, k)", real, cases[0][1], 3)
+    for i, (r, f, k) in enumerate(cases):
+        got = fn(r.clone(), f.clone(), k)
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise Wrong(f"precision_recall must return two numbers (precision, recall), got {type(got).__name__}")
+        p, rc = _pr_number(got[0], "precision"), _pr_number(got[1], "recall")
+        want_p, want_r = _pr_reference(r, f, k)
+        if abs(p - want_p) < 1e-9 and abs(rc - want_r) < 1e-9:
+            continue
+        if abs(p - want_r) < 1e-9 and abs(rc - want_p) < 1e-9:
+            raise Wrong("precision and recall are swapped: precision asks whether the *fakes* fall inside the real "
+                        "balls (are the samples realistic?), recall whether the *reals* fall inside the fake balls")
+        if k > 1 and (abs(p - want_p) > 1e-9 or abs(rc - want_r) > 1e-9):
+            self_p, self_r = _pr_reference(r, f, k - 1)
+            if abs(p - self_p) < 1e-9 and abs(rc - self_r) < 1e-9:
+                raise Wrong("your radius is the (k-1)-th neighbour's: a point's distance to itself, 0, is the "
+                            "smallest in each row of cdist(x, x), so the k-th neighbour is kthvalue(k + 1)")
+        if abs(p - 1.0) < 1e-9 and want_p < 1 - 1e-9:
+            raise Wrong(f"case {i + 1}: your precision is 1.000 where it should be {want_p:.3f}, what the reals score "
+                        "inside their own balls: your precision does not depend on the fakes; count the fakes inside "
+                        "the real balls")
+        raise Wrong(f"case {i + 1} (k = {k}): expected precision {want_p:.3f} and recall {want_r:.3f}, got "
+                    f"{p:.3f} and {rc:.3f}. Each ball is centred on one point of a set, with radius that point's "
+                    "distance to its k-th nearest neighbour in the same set")
+    p, rc = _pr_reference(*cases[0])
+    return (f"precision {p:.2f}, recall {rc:.2f} for a narrower, shifted copy of the data: its samples look real "
+            "(high precision) but cover less of the data's variety (lower recall)")
+
+
+# ---------------------------------------------------------------- DiffAugment's translation
+
+
+def _ref_translate(x: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor, fill: float) -> torch.Tensor:
+    out = torch.full_like(x, fill)
+    b, _, h, w = x.shape
+    for n in range(b):
+        for i in range(h):
+            for j in range(w):
+                si, sj = i - int(ty[n]), j - int(tx[n])
+                if 0 <= si < h and 0 <= sj < w:
+                    out[n, :, i, j] = x[n, :, si, sj]
+    return out
+
+
+@check
+def check_translate(fn: Callable[..., torch.Tensor]) -> str:
+    """``fn(x, tx, ty, fill)`` → images shifted by whole pixels, one shift per image: ``out[b, :, i, j] =
+    x[b, :, i - ty[b], j - tx[b]]`` (``tx`` moves right, ``ty`` down), ``fill`` where that lies outside the image;
+    ``x`` ``(B, C, H, W)``, ``tx`` and ``ty`` long ``(B,)``. Gradients must reach ``x``. Compared on five images
+    of 2 channels, 6×7, with shifts of 0, ±1, ±3 and one larger than the image."""
+    x = _fixed(130, 5, 2, 6, 7)
+    tx, ty = torch.tensor([0, 1, -3, 2, 9]), torch.tensor([0, -1, 2, 3, 0])
+    expect_signature(fn, "translate", "(x, tx, ty, fill)", x, tx, ty, 0.0)
+    before = x.clone()
+    got = returned_tensor(fn(x, tx, ty, 0.5), "translate", "the shifted images, the shape of x")
+    if not torch.equal(x, before):
+        raise Wrong("translate changed its input x: build a new tensor")
+    if tuple(got.shape) != tuple(x.shape):
+        raise Wrong(f"translate must keep x's shape {tuple(x.shape)}, got {tuple(got.shape)}")
+    want = _ref_translate(x, tx, ty, 0.5)
+    if not same_values(got, want, 0, 1e-6):
+        slips = {
+            "the pixels that move in from outside are not `fill`: torch.roll wraps the image round instead of "
+            "filling, mask what came from outside": torch.stack([x[n].roll((int(ty[n]), int(tx[n])), (-2, -1))
+                                                                 for n in range(5)]),
+            "your shifts go the wrong way: with tx = 1 the digit moves one pixel to the right, out[i, j] = "
+            "x[i - ty, j - tx]": _ref_translate(x, -tx, -ty, 0.5),
+            "tx and ty are swapped: tx shifts the columns (the last dimension, W), ty the rows (H)":
+            _ref_translate(x, ty, tx, 0.5),
+            "the fill is the wrong value: what moves in must be `fill` (here 0.5)": _ref_translate(x, tx, ty, 0.0),
+        }
+        for hint, slip in slips.items():
+            if same_values(got.detach(), slip, 0, 1e-6):
+                raise Wrong(hint)
+        bad = int((got.detach() - want).flatten(1).abs().amax(1).argmax())
+        raise Wrong(f"image {bad} (tx = {int(tx[bad])}, ty = {int(ty[bad])}) differs from out[i, j] = x[i - ty, j - tx] "
+                    "with `fill` outside")
+    xg = x.clone().requires_grad_(True)
+    out = fn(xg, tx, ty, 0.5)
+    if not (isinstance(out, torch.Tensor) and out.requires_grad):
+        raise Wrong("no gradient reaches x through your translate (did you use .detach(), .item() or numpy?): "
+                    "G learns through D's view of the augmented fakes, so the augmentation must be differentiable")
+    (grad,) = torch.autograd.grad(out.sum(), xg)
+    if not same_values(grad, _ref_translate(torch.ones_like(x), -tx, -ty, 0.0), 0, 1e-6):
+        raise Wrong("the gradient of sum(translate(x)) should be 1 on the pixels that stay inside and 0 on those "
+                    "shifted out; yours is not")
+    return ("out[i, j] = x[i - ty, j - tx], fill outside; differentiable, so D's verdict on a shifted fake still "
+            "reaches G")
