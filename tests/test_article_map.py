@@ -7,10 +7,7 @@ numbers only its six top-level headings; the items under a heading are its bulle
 they appear (so §5.4 is §5's fourth bullet, the applications), and §6's seven bullets are the FAQ's questions
 Q1–Q7. §5.5 names three challenges in one bullet; they are mapped one by one (5.5a–c).
 
-What lessons 09 (notebooks/09_fusion.ipynb: VAE-GAN, GAN inversion, latent editing) and 11
-(notebooks/11_future.ipynb: the five challenges measured on one scoreboard, the FAQ as a quiz, the
-applications) will teach is in PENDING: skipped while the notebook is missing, failing once it exists until
-each of its items has moved into ARTICLE_MAP.
+A section a new lesson will teach is mapped when its cell exists; until then an entry may name a docs page.
 """
 from __future__ import annotations
 
@@ -35,10 +32,6 @@ def _load_review_map():
 _REVIEW_MAP = _load_review_map()  # tests/test_review_map.py: its ANSWERS already map every erratum to a cell
 SEED = ROOT.parent / "shared" / "seed" / "000_762b31f5d65b2c04.txt"
 ERRATA = ROOT.parent / "shared" / "seed" / "ERRATA.md"
-NEW_LESSONS = {"09_fusion": "VAE-GAN, GAN inversion and latent editing: the article's fusion of CNN, GAN and VAE",
-               "11_future": "the article's five future challenges measured on one scoreboard, its FAQ as a quiz, "
-                            "its applications"}
-
 # item -> (the article's own words, quoted from the seed, and an English gloss). A bullet is quoted by the
 # words it opens with; 5.5a–c by the words naming each challenge inside bullet 5.5.
 SECTIONS: dict[str, tuple[str, str]] = {
@@ -126,25 +119,33 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
     "4": [("03_dcgan", "## 1. The source article's DCGAN, reviewed (≈ 15 min)"),
           ("03_dcgan", "# 生成器网络 [generator network]"),
           ("03_dcgan", "# 训练GAN [train the GAN]")],
-    "5": [("10_diffusion", "The source article closes with the \"future challenges\" of image generation: higher quality and more stable")],
+    "5": [("10_diffusion", "The source article closes with the \"future challenges\" of image generation: higher quality and more stable"),
+          ("11_future", "(§5, 未来发展趋势与挑战)")],
     "5.1": [("10_diffusion", "## 8. The scoreboard: diffusion against the GAN and the VAE (≈ 10 min)"),
-            ("03_dcgan", "## 5. Measuring quality: FID and KID (≈ 10 min)")],
+            ("03_dcgan", "## 5. Measuring quality: FID and KID (≈ 10 min)"),
+            ("11_future", "The article's first trend (§5.1, 高质量图像生成)")],
     "5.2": [("06_restoration", "## 1. Restoration: learn to undo a degradation (≈ 10 min)"),
             ("07_translation", "## 1. Translation as a conditional GAN (≈ 10 min)"),
             ("08_style_transfer", "## 1. Content and style, as two losses on features (≈ 10 min)")],
     "5.3": [("05_vae", "VAE gives a likelihood bound in nats and covers every class, but its samples are blurry. VAE-GANs (Larsen et"),
             ("09_fusion", "Generation fused with transformation: to edit a real image, invert it into a generator's latent space")],
-    "5.4": [("docs/applications.md", "# What image generation and transformation are used for")],
-    "5.5": [("04_stable_gans", "## 1. Why GAN training is unstable (≈ 10 min)")],
+    "5.4": [("docs/applications.md", "# What image generation and transformation are used for"),
+            ("11_future", "The article's applications (§5.4, 图像生成与变换的应用)")],
+    "5.5": [("04_stable_gans", "## 1. Why GAN training is unstable (≈ 10 min)"),
+            ("11_future", "The article's last bullet (§5.5, 图像生成与变换的挑战)")],
     "5.5a": [("04_stable_gans", "## 1. Why GAN training is unstable (≈ 10 min)"),
              ("02_gan_basics", "## 5. Mode collapse (≈ 15 min)"),
-             ("10_diffusion", "no encoder: training is a plain regression, as stable as lesson 01's classifier")],
+             ("10_diffusion", "no encoder: training is a plain regression, as stable as lesson 01's classifier"),
+             ("11_future", "\"Stability\" (§5.5a)")],
     "5.5b": [("04_stable_gans", "Kataoka, Koyama & Yoshida (ICLR 2018) constrain the layers instead. The Lipschitz constant of a linear"),
-             ("04_stable_gans", "What the stabilisers buy is not speed on an easy problem but *robustness*")],
+             ("04_stable_gans", "What the stabilisers buy is not speed on an easy problem but *robustness*"),
+             ("11_future", "The article's \"discriminator robustness\" (§5.5b, 判别器的抗扰性)")],
     "5.5c": [("01_cnn_basics", "set (4,000 training digits) it is tested on the 1,000 held-out ones, and full MNIST gives it 15 times"),
              ("05_vae", "offline, on only 4,000 training digits, it overfits too, and its test NLL says so."),
-             ("03_dcgan", "**memorisation check** compares each sample's pixel distance to its nearest *training* digit with")],
-    "6": [("docs/article.md", "## 2. The FAQ, answered")],
+             ("03_dcgan", "**memorisation check** compares each sample's pixel distance to its nearest *training* digit with"),
+             ("11_future", "The third challenge (§5.5c, 训练数据的可用性)")],
+    "6": [("docs/article.md", "## 2. The FAQ, answered"),
+          ("11_future", "The article's appendix (§6, 附录 常见问题与解答)")],
     "Q1": [("docs/article.md", '**Q1. "Why does a generative model need a discriminator?"** It does not: the premise is false.'),
            ("05_vae", "The premise is false: only a GAN has one.")],
     "Q2": [("docs/article.md", '**Q2. "Why does a GAN need backpropagation?"**'),
@@ -162,41 +163,19 @@ ARTICLE_MAP: dict[str, list[tuple[str, str]]] = {
     "Q6": [("docs/article.md", '**Q6. "Why do image generation and transformation models need a lot of training data?"**'),
            ("01_cnn_basics", "set (4,000 training digits) it is tested on the 1,000 held-out ones, and full MNIST gives it 15 times"),
            ("05_vae", "offline, on only 4,000 training digits, it overfits too, and its test NLL says so."),
-           ("03_dcgan", "**memorisation check** compares each sample's pixel distance to its nearest *training* digit with")],
+           ("03_dcgan", "**memorisation check** compares each sample's pixel distance to its nearest *training* digit with"),
+           ("11_future", "# FAQ Q6 (\"do these models need a lot of training data?\"), answered with this lesson's measurements")],
     "Q7": [("docs/article.md", '**Q7. "Why do they need high-performance hardware?"** Not always.'),
            ("00_setup", "## 2. Profiles: one notebook, three sizes"),
            ("docs/compute.md", "# What each lesson costs"),
            ("docs/benchmarks.md", "## Our loop on a GPU"),
-           ("90_appendix_multigpu", "# Appendix — Training on several GPUs: `torchrun` and DistributedDataParallel")],
+           ("90_appendix_multigpu", "# Appendix — Training on several GPUs: `torchrun` and DistributedDataParallel"),
+           ("11_future", "# FAQ Q7 (\"do these models need high-performance computing devices?\"), answered with this lesson's measurements")],
     "refs": [("docs/article.md", "## 1. The reference list"),
              ("04_stable_gans", "> **What the source article gets wrong here (errata 13–14).**"),
              ("04b_conditional_gan", "Brock, Donahue & Simonyan, \"Large Scale")],  # its [5], corrected
     # the errata (ERRATA.md): the cells tests/test_review_map.py names, read from there (one list, not two)
     **{k: v for k, v in _REVIEW_MAP.ANSWERS.items() if re.fullmatch(r"E\d+", k)},
-}
-
-# item -> (the lesson that will teach it, what its cell must teach). Move an item into ARTICLE_MAP (with its new
-# cell's phrase) once the lesson teaches it, and delete it here.
-PENDING: dict[str, tuple[str, str]] = {
-    "5": ("11_future", "the article's five future challenges (quality, stability, robustness, data, compute) measured, "
-                       "each with its number on one scoreboard"),
-    "5.1": ("11_future", "quality: every family's best model under the one protocol (FID/KID at one n beside the "
-                         "floor, precision/recall), read as the article's 'higher quality' challenge; high resolution "
-                         "and ProGAN (reference [6]) named"),
-    "5.4": ("11_future", "applications: a cell that summarises docs/applications.md and links it"),
-    "5.5": ("11_future", "the challenges bullet: stability, the discriminator's robustness and data availability, "
-                         "measured side by side"),
-    "5.5a": ("11_future", "stability measured: the spread of final FIDs over seeds and learning rates for the GAN "
-                          "recipes against the diffusion model"),
-    "5.5b": ("11_future", "the discriminator's robustness measured: how far D's score moves under small input "
-                          "perturbations, with and without spectral normalisation"),
-    "5.5c": ("11_future", "data measured: quality against the number of training images, with and without "
-                          "augmentation that D sees on real and generated images alike"),
-    "6": ("11_future", "the FAQ as a quiz: show_faq_questions() and check_faq(answers) of "
-                       "genimg_course/checks/lesson11.py"),
-    "Q6": ("11_future", "Q6 answered with the lesson's data measurement (5.5c)"),
-    "Q7": ("11_future", "Q7 answered with the lesson's compute measurement: time and memory against image size, "
-                        "model size, batch and sampling steps"),
 }
 
 
@@ -234,9 +213,9 @@ def _errata_ids() -> list[str]:
 
 def test_every_section_faq_question_and_erratum_has_an_entry():
     expected = list(SECTIONS) + _errata_ids()
-    missing = [item for item in expected if item not in ARTICLE_MAP and item not in PENDING]
-    assert not missing, f"no entry in ARTICLE_MAP or PENDING for {missing}"
-    unknown = sorted((set(ARTICLE_MAP) | set(PENDING)) - set(expected))
+    missing = [item for item in expected if item not in ARTICLE_MAP]
+    assert not missing, f"no entry in ARTICLE_MAP for {missing}"
+    unknown = sorted(set(ARTICLE_MAP) - set(expected))
     assert not unknown, f"entries for items the article and ERRATA.md do not have: {unknown}"
 
 
@@ -300,25 +279,8 @@ def test_the_three_challenges_are_named_in_bullet_5_5(outline):
         assert SECTIONS[key][0] in bullet, f"{key}: {SECTIONS[key][0]!r} is not in §5.5: {bullet!r}"
 
 
-def test_pending_names_only_the_new_lessons():
-    for item, (stem, what) in PENDING.items():
-        assert stem in NEW_LESSONS, f"{item}: PENDING names {stem!r}; only {sorted(NEW_LESSONS)} are still to be written"
-        assert len(what) > 20, f"{item}: say what the {stem} cell must teach"
-
-
-@pytest.mark.parametrize("stem", sorted(NEW_LESSONS))
-def test_pending_items_move_into_the_map_once_their_lesson_exists(stem):
-    items = [item for item, (s, _) in PENDING.items() if s == stem]
-    if not (ROOT / "notebooks" / f"{stem}.ipynb").exists():
-        pytest.skip(f"notebooks/{stem}.ipynb ({NEW_LESSONS[stem]}) does not exist yet; "
-                    f"{len(items)} PENDING items wait for it: {', '.join(items)}")
-    todo = "; ".join(f"{item}: {PENDING[item][1]}" for item in items)
-    assert not items, (f"notebooks/{stem}.ipynb exists: map each of its PENDING items in ARTICLE_MAP to the cell "
-                       f"that teaches it (lesson stem + a phrase found in exactly one cell) and delete it from "
-                       f"PENDING: {todo}")
-
 
 def test_every_lesson_teaches_part_of_the_article():
     mapped = {where for entries in ARTICLE_MAP.values() for where, _ in entries}
-    unmapped = sorted(_lessons() - mapped - set(NEW_LESSONS))
+    unmapped = sorted(_lessons() - mapped)
     assert not unmapped, f"lessons that teach no section, FAQ question or erratum in ARTICLE_MAP: {unmapped}"
