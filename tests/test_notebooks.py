@@ -107,7 +107,24 @@ def test_notebook_runs_under_smoke_with_figures_in_bands(path: Path, tmp_path: P
     assert not missing, f"{path.name} did not record {missing}"
     outside = [str(m) for m in result.misses]
     assert not outside, f"{path.name}: figures outside their [smoke] bands: {outside}"
+    _check_scoreboard_rows(path.stem, figures_dir)
     print(f"{path.name}: smoke run {wall:.1f} s, figures {figures}")
+
+
+def _check_scoreboard_rows(stem: str, figures_dir: Path) -> None:
+    """A generative lesson's run of the current code makes a scoreboard row for every model family it is the
+    lesson of (scoreboard.COURSE_MODELS): lesson 11's scoreboard is read from figures this code writes, never from
+    numbers typed in. (Which variants, e.g. how many sampling steps, follows the profile.)"""
+    from genimg_course.scoreboard import COURSE_MODELS, GENERATIVE_LESSONS, collect, coverage
+
+    if stem not in GENERATIVE_LESSONS:
+        return
+    rows = collect(figures_dir / f"{stem}.json")
+    assert rows, f"{stem} is on the scoreboard (scoreboard.GENERATIVE_LESSONS) but its smoke run recorded no quality"
+    ours = {name: spec for name, spec in COURSE_MODELS.items() if spec[0] == stem}
+    lost = sorted(name for name, found in coverage(rows, ours).items() if not found)
+    assert not lost, (f"{stem}'s smoke run made no scoreboard row for {lost} (it made "
+                      f"{sorted(r.quality.model for r in rows)})")
 
 
 def test_vae_lesson_has_at_least_four_exercises() -> None:
@@ -140,4 +157,25 @@ def test_translation_lesson_has_at_least_five_exercises_with_checks() -> None:
     nb = nbformat.read(ROOT / "notebooks" / "07_translation.ipynb", as_version=4)
     exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
     assert len(exercises) >= 5
+    assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
+
+
+def test_the_lesson_tables_list_every_lesson_and_no_other() -> None:
+    """README.md's table and lesson 00's list every notebook in notebooks/ and nothing that is not there."""
+    import re
+
+    on_disk = {p.stem.split("_")[0] for p in NOTEBOOKS}
+    readme = set(re.findall(r"^\| (\d\d[a-z]?) \| `\d\d[a-z]?_\w+\.ipynb` \|", (ROOT / "README.md").read_text(), re.M))
+    nb = nbformat.read(ROOT / "notebooks" / "00_setup.ipynb", as_version=4)
+    setup = set(re.findall(r"^\| \*\*(\d\d[a-z]?)\*\* \| `\d\d[a-z]?_\w+` \|", "\n".join(c.source for c in nb.cells), re.M))
+    for where, listed in (("README.md", readme), ("notebooks/00_setup.ipynb", setup)):
+        assert listed == on_disk, (f"{where}'s lesson table lists {sorted(listed)}, notebooks/ holds {sorted(on_disk)}: "
+                                   f"add {sorted(on_disk - listed)}, remove {sorted(listed - on_disk)}")
+
+
+@pytest.mark.parametrize("stem", ["09_fusion", "11_future"])
+def test_fusion_and_future_lessons_have_at_least_four_exercises_with_checks(stem: str) -> None:
+    nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
+    exercises = [c.source for c in _code(nb) if BEGIN_SOLUTION in c.source]
+    assert len(exercises) >= 4, f"{stem}: {len(exercises)} exercises, the bar is 4"
     assert all("check_" in src for src in exercises), "every exercise cell ends with its check"
