@@ -143,9 +143,23 @@ def _git(*args: str) -> subprocess.CompletedProcess:
 
 
 def _code_cells(text: str) -> list[str]:
+    """A notebook's code cells, less the one tagged ``bootstrap`` (it installs the package in a bare kernel and
+    makes no figure, so adding or editing it leaves a reference run as current as it was)."""
     cells = json.loads(text)["cells"]
     return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
-            if c["cell_type"] == "code"]
+            if c["cell_type"] == "code" and "bootstrap" not in c.get("metadata", {}).get("tags", [])]
+
+
+def test_provenance_leaves_out_the_bootstrap_cell_and_nothing_else():
+    def notebook(*cells: tuple[str, list[str]]) -> str:
+        return json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": tags}, "source": src}
+                                     for src, tags in cells] + [{"cell_type": "markdown", "metadata": {}, "source": "x"}]})
+
+    lesson = ("x = 1", ["parameters"]), ("y = x", [])
+    assert _code_cells(notebook(*lesson)) == ["x = 1", "y = x"]
+    assert _code_cells(notebook(("import genimg_course", ["bootstrap"]), *lesson)) == ["x = 1", "y = x"]
+    assert _code_cells(notebook(("import genimg_course", ["setup"]), *lesson)) == ["import genimg_course", "x = 1",
+                                                                                     "y = x"]
 
 
 @pytest.mark.parametrize("lesson", list(GENERATIVE_LESSONS))

@@ -1,0 +1,187 @@
+"""`pip install .` gives the whole course: the wheel holds every subpackage, the shipped weights (byte for byte), the
+site's assets, the reference runs and the `genimg` command; and a lesson opened in a kernel that has the
+dependencies but not the course installs the course itself (its bootstrap cell) from that wheel and runs under smoke.
+
+The wheel is built offline from a copy of the sources (pip wheel, no build isolation), so the checkout is left as it
+was. The bare-kernel test is marked ``notebooks`` (it starts a kernel and runs lesson 00: about half a minute).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from genimg_course import checkpoints
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "genimg_course"
+LESSON = "00_setup"  # the shortest lesson: nothing is trained
+
+
+def _package_dirs() -> list[str]:
+    """Every package directory under genimg_course (one holding an __init__.py), as dotted names."""
+    return sorted(".".join(p.parent.relative_to(ROOT).parts) for p in PACKAGE.rglob("__init__.py")
+                  if "__pycache__" not in p.parts)
+
+
+def _data_files(folder: str, pattern: str = "*") -> list[str]:
+    return sorted(p.relative_to(ROOT).as_posix() for p in (PACKAGE / folder).glob(pattern) if p.is_file())
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: nothing that points Python at the checkout, pip at the network or the
+    course at the checkout's figures; ``extra`` on top."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "COVERAGE_PROCESS_START")
+           and not k.startswith(("GENIMG_", "JUPYTER_", "PIP_"))}
+    env.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONNOUSERSITE="1", **extra)
+    return env
+
+
+def test_pyproject_lists_every_package_directory() -> None:
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    missing = [p for p in _package_dirs() if p not in listed]
+    assert not missing, (f"pyproject.toml's [tool.setuptools] packages leaves out {missing}: a non-editable "
+                         "install would not have them")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The course's wheel, built offline from a copy of pyproject.toml, README.md and genimg_course/."""
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(PACKAGE, src / "genimg_course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = tmp_path_factory.mktemp("wheel")
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(out)], cwd=src, capture_output=True, text=True, timeout=600, env=_clean_env())
+    assert done.returncode == 0, f"pip wheel failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
+    wheels = list(out.glob("genimg_course-*.whl"))
+    assert len(wheels) == 1, f"expected one genimg_course wheel in {out}, found {[p.name for p in out.iterdir()]}"
+    return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def names(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as z:
+        return set(z.namelist())
+
+
+def test_the_wheel_holds_every_subpackage_and_module(names: set[str]) -> None:
+    modules = sorted(p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+    assert len(modules) > 20
+    missing = [m for m in modules if m not in names]
+    assert not missing, f"the wheel lacks {missing}"
+    for package in _package_dirs():
+        assert f"{package.replace('.', '/')}/__init__.py" in names
+
+
+def test_the_wheel_holds_every_shipped_weight_byte_for_byte(wheel: Path, names: set[str]) -> None:
+    assert checkpoints.SHIPPED
+    with zipfile.ZipFile(wheel) as z:
+        for key, (fname, digest, _) in checkpoints.SHIPPED.items():
+            member = f"genimg_course/weights/{fname}"
+            assert member in names, f"the wheel lacks {member} (SHIPPED[{key!r}])"
+            if not digest.startswith("@"):
+                assert hashlib.sha256(z.read(member)).hexdigest() == digest, f"{member} differs from SHIPPED[{key!r}]"
+    on_disk = _data_files("weights", "*.pt")
+    assert not [f for f in on_disk if f not in names], "a weights/*.pt file of the checkout is not in the wheel"
+
+
+def test_the_wheel_holds_the_assets_and_the_reference_runs(names: set[str]) -> None:
+    assets, refs = _data_files("assets"), _data_files("reference", "*.json")
+    assert assets and refs
+    missing = [f for f in assets + refs if f not in names]
+    assert not missing, f"the wheel lacks {missing}"
+
+
+def test_the_wheel_installs_the_genimg_command(wheel: Path, names: set[str]) -> None:
+    entry = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
+    assert entry, "the wheel has no entry_points.txt"
+    with zipfile.ZipFile(wheel) as z:
+        text = z.read(entry).decode()
+    assert "[console_scripts]" in text and "genimg = genimg_course.classroom.cli:main" in text, text
+
+
+# --------------------------------------------------------------------------------------------
+# a bare kernel: the dependencies, not the course
+# --------------------------------------------------------------------------------------------
+
+def _bare_venv(where: Path) -> Path:
+    """A venv that sees this environment's dependencies but not the course: a .pth names a folder of links to every
+    entry of this environment's site-packages except the course's own (its editable finder and its dist-info, so
+    pip does not take the course for installed). A plain path line in a .pth does not run the .pth files of that
+    folder, so nothing of the checkout comes in. pip, ipykernel and papermill come with the links."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where / "venv")], check=True, timeout=120)
+    deps = where / "deps"
+    deps.mkdir()
+    sites = dict.fromkeys(Path(sysconfig.get_paths()[k]) for k in ("purelib", "platlib"))
+    for entry in (e for site in sites for e in site.iterdir()):
+        name = entry.name.lower()
+        if name.startswith(("genimg_course", "genimg-course", "__editable__")) or name.endswith(".pth") \
+                or name == "__pycache__":
+            continue
+        if not (deps / entry.name).exists():
+            (deps / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
+    venv = where / "venv"
+    py = venv / "bin" / "python"
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    Path(purelib, "course-deps.pth").write_text(f"{deps}\n")
+    return venv
+
+
+@pytest.mark.notebooks
+def test_a_lesson_in_a_bare_kernel_installs_the_course_from_the_wheel_and_runs(wheel: Path, tmp_path: Path) -> None:
+    venv = _bare_venv(tmp_path)
+    py, work, home = venv / "bin" / "python", tmp_path / "work", tmp_path / "home"
+    work.mkdir(), home.mkdir()
+    env = _clean_env(HOME=str(home), GENIMG_COURSE_SOURCE=str(wheel), GENIMG_PROFILE="smoke", GENIMG_OFFLINE="1",
+                     GENIMG_FIGURES_DIR=str(work / "figures"), MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+
+    def run(*argv: str, timeout: int = 120) -> subprocess.CompletedProcess:
+        return subprocess.run([str(a) for a in argv], cwd=work, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+
+    absent = run(py, "-c", "import genimg_course")
+    assert absent.returncode != 0 and "No module named 'genimg_course'" in absent.stderr, (
+        f"genimg_course is importable in the bare venv before the lesson runs: {absent.stdout}{absent.stderr}")
+    assert run(py, "-c", "import torch, torchvision, ipykernel, papermill").returncode == 0
+    kernel = run(py, "-m", "ipykernel", "install", "--prefix", venv, "--name", "bare-course")
+    assert kernel.returncode == 0, kernel.stderr
+    spec = json.loads((venv / "share" / "jupyter" / "kernels" / "bare-course" / "kernel.json").read_text())
+    assert Path(spec["argv"][0]).parent == venv / "bin" or spec["argv"][0] == "python", spec["argv"]
+
+    lesson = work / f"{LESSON}.ipynb"
+    shutil.copy2(ROOT / "notebooks" / lesson.name, lesson)  # a copy outside the checkout
+    executed = work / f"{LESSON}.out.ipynb"
+    ran = run(py, "-m", "papermill", lesson, executed, "-k", "bare-course", "-p", "PROFILE", "smoke",
+              "--cwd", work, "--no-progress-bar", "--execution-timeout", "240", timeout=600)
+    assert ran.returncode == 0, f"{LESSON} failed in the bare kernel:\n{ran.stdout[-3000:]}{ran.stderr[-3000:]}"
+
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    boot = next(c for c in nb["cells"] if "bootstrap" in c["metadata"].get("tags", []))
+    said = "".join("".join(o.get("text", "")) for o in boot["outputs"] if o.get("output_type") == "stream")
+    assert said.startswith("installed genimg_course") and str(wheel) in said, said
+    assert str(venv) in said and str(ROOT) not in said, said
+    assert (work / "figures" / f"{LESSON}.json").exists(), "the lesson recorded no figures"
+    assert json.loads((work / "figures" / f"{LESSON}.json").read_text())["profile"] == "smoke"
+
+    where = run(py, "-c", "import genimg_course, importlib.metadata as m; print(genimg_course.__file__); "
+                          "print(m.distribution('genimg-course').read_text('direct_url.json') or '')")
+    assert where.returncode == 0, where.stderr
+    path, _, direct = where.stdout.partition("\n")
+    assert Path(path).resolve().is_relative_to(venv.resolve()), f"genimg_course imports from {path}, not the venv"
+    assert not (direct.strip() and json.loads(direct).get("dir_info", {}).get("editable")), direct
+    helped = run(venv / "bin" / "genimg", "--help")
+    assert helped.returncode == 0 and "usage" in helped.stdout.lower(), f"{helped.stdout}{helped.stderr}"
+    print(f"bootstrap cell said: {said.strip()}")
