@@ -5,6 +5,10 @@ a hint that says *what* is wrong; the decorator turns that, an unanswered exerci
 ``NotImplementedError``) and any exception raised by the learner's code into one printed line
 (``✓ …`` or ``✗ …``) and returns a :class:`CheckResult` (truthy when passed).
 
+For autograding, every top-level check call is also recorded: :func:`assert_passed`, which the hidden
+test of each nbgrader test cell calls (see :mod:`genimg_course.classroom.grading`), raises
+``AssertionError`` with the hint when the last check(s) failed. A learner never sees it.
+
 Learner feedback only: the solution markers in the notebooks and the student versions made from
 them belong to the classroom tools (``genimg student``, :mod:`genimg_course.classroom.solutions`).
 """
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["CheckResult", "Wrong", "check", "close", "expect_signature", "as_int"]
+__all__ = ["CheckResult", "Wrong", "check", "close", "expect_signature", "as_int", "assert_passed"]
 
 _PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
@@ -62,6 +66,18 @@ def check(fn: Callable[..., str | None]) -> Callable[..., CheckResult]:
 
     @functools.wraps(fn)
     def wrapper(answer: Any = ..., *args: Any, **kwargs: Any) -> CheckResult:
+        global _depth
+        _depth += 1
+        try:
+            result = _run(answer, args, kwargs)
+        finally:
+            _depth -= 1
+        if _depth == 0:  # a check another check calls is not the learner's result
+            _results.append(result)
+            del _results[:-_KEEP]
+        return result
+
+    def _run(answer: Any, args: tuple, kwargs: dict) -> CheckResult:
         if answer is Ellipsis:
             return _report(False, NOT_ANSWERED)
         try:
@@ -76,6 +92,26 @@ def check(fn: Callable[..., str | None]) -> Callable[..., CheckResult]:
         return _report(True, note or "Correct!")
 
     return wrapper
+
+
+_results: list[CheckResult] = []
+_depth = 0
+_KEEP = 64
+
+
+def assert_passed(n: int = 1) -> None:
+    """Raise ``AssertionError`` with the hint(s) unless the last ``n`` top-level check calls passed (the
+    hidden test of an autograded cell). Forgets the results it looked at."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise TypeError(f"assert_passed: expected the number of checks (an int >= 1), got {type(n).__name__} {n!r}")
+    last = _results[-n:]
+    del _results[:]
+    if len(last) < n:
+        raise AssertionError(f"expected {n} check result(s) from the line(s) above, got {len(last)}: "
+                             "a check did not run")
+    failed = [r.message for r in last if not r.passed]
+    if failed:
+        raise AssertionError("\n".join(failed))
 
 
 def _report(passed: bool, message: str) -> CheckResult:

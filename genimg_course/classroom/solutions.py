@@ -1,7 +1,9 @@
 """Solution blocks in the lessons, and the student version of a cell's source.
 
 Solutions in the notebooks sit between nbgrader's markers; :func:`strip_solutions` replaces each
-marked block with nbgrader's stub ``raise NotImplementedError()`` (``genimg student`` uses it)::
+marked block with nbgrader's stub ``raise NotImplementedError()`` (``genimg student`` uses it to name an
+unbalanced marker by line; the release itself follows nbgrader's own rules, in
+:func:`genimg_course.classroom.grading.release_version`)::
 
     def conv_output_size(n, k, p, s):
         ### BEGIN SOLUTION

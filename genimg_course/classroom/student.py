@@ -1,14 +1,20 @@
-"""``genimg student``: the student and instructor versions of lessons.
+"""``genimg student``: the student and instructor versions of lessons, ready for nbgrader.
 
-* ``<out>/student/<stem>.ipynb``: every solution block (``### BEGIN SOLUTION`` … ``### END SOLUTION``)
-  replaced by nbgrader's stub ``raise NotImplementedError()``
-  (:func:`~genimg_course.classroom.solutions.strip_solutions`), outputs and execution counts cleared,
-  the checks kept, and a note on top saying it is the student version.
-* ``<out>/instructor/<stem>.ipynb``: outputs cleared, solutions kept.
+* ``<out>/instructor/<stem>.ipynb``: outputs cleared, solutions kept, and nbgrader's cell metadata
+  (:func:`~genimg_course.classroom.grading.nbgrader_version`): each exercise is an autograded answer
+  cell followed by its check line(s) as locked, autograded test cells (1 point per check) whose hidden
+  test fails when the check fails; markdown cells read-only. Put these under an nbgrader course's
+  ``source/<assignment>/`` and run ``nbgrader generate_assignment`` / ``nbgrader autograde``.
+* ``<out>/student/<stem>.ipynb``: what ``nbgrader generate_assignment`` releases from the instructor
+  version (:func:`~genimg_course.classroom.grading.release_version`; nbgrader need not be installed):
+  every solution block replaced by nbgrader's stub ``raise NotImplementedError()``, hidden tests
+  removed, cells locked, checksums set, and a note on top saying it is the student version.
 
 Both drop what an executed copy adds (papermill's injected parameters and error markers, widget
-state), so an executed lesson can be handed out too. Every version is built before any file is
-written, and each file is written through a temporary file renamed into place.
+state), so an executed lesson can be handed out too. Every version is built and linted
+(:func:`~genimg_course.classroom.grading.lint_lesson`: an exercise without its check line, a duplicate
+grade id, a solution region outside an exercise cell — each named by lesson and cell) before any file
+is written, and each file is written through a temporary file renamed into place.
 """
 from __future__ import annotations
 
@@ -25,18 +31,20 @@ from collections.abc import Mapping
 
 from .lessons import (BadInput, BadType, as_list, as_path, check_notebooks, check_out_dir, got, prepare_out_dir,
                       resolve_notebooks)
-from .solutions import BEGIN_SOLUTION, END_SOLUTION, strip_solutions
+from .grading import lint_submission, nbgrader_version, release_version
+from .solutions import BEGIN_SOLUTION
 
 __all__ = ["NOTE_TAG", "STUDENT_NOTE", "DEFAULT_OUT", "clear_outputs", "student_version", "instructor_version",
-           "write_versions", "main"]
+           "write_versions", "check_submission", "main"]
 
 NOTE_TAG = "student-version-note"
 DEFAULT_OUT = Path("handout")
 STUDENT_NOTE = (
     "**Student version.** The solutions are removed from this notebook: in each exercise, "
     "`raise NotImplementedError()` marks where your code goes. Run the cells from the top; the check "
-    "under each exercise prints ✓ or ✗ with a hint. Until you answer an exercise, its check says "
-    "\"Not answered yet\", and later cells that use your answer stop with `NotImplementedError`."
+    "cell under each exercise prints ✓ or ✗ with a hint. Until you answer an exercise, its check says "
+    "\"Not answered yet\", and later cells that use your answer stop with `NotImplementedError`. "
+    "The check cells are read-only: they are what grades your answers."
 )
 _DROP_TAGS = ("injected-parameters", "papermill-error-cell-tag", NOTE_TAG)
 _CELL_METADATA = ("execution", "papermill", "collapsed", "scrolled", "ExecuteTime")
@@ -68,34 +76,25 @@ def _check_nb(nb: Any) -> None:
                       f"got {got(nb)}{hint}")
 
 
-def _strip(source: str, where: str, markdown: bool) -> str:
-    try:
-        stripped = strip_solutions(source)
-    except ValueError as e:
-        raise BadInput(f"{where}: {e}") from None
-    if markdown:  # a written answer: no Python stub in prose
-        stripped = stripped.replace("# YOUR CODE HERE\n", "").replace("raise NotImplementedError()", "_YOUR ANSWER HERE_")
-    return stripped
-
-
 def student_version(nb: Any, name: str = "notebook") -> Any:
-    """``nb`` with solutions stubbed, outputs cleared and the student note on top.
-    Raises :class:`~genimg_course.classroom.lessons.BadInput` naming the cell of an unbalanced marker."""
+    """What ``nbgrader generate_assignment`` releases from :func:`instructor_version` (solutions stubbed,
+    hidden tests removed, outputs cleared), with the student note on top.
+    Raises :class:`~genimg_course.classroom.lessons.BadInput` naming the cell nbgrader would refuse."""
     if not isinstance(name, str):
         raise BadType(f"student_version: name: expected the notebook's name as a str, got {got(name)}")
-    nb = clear_outputs(nb)
-    for i, cell in enumerate(nb.cells):
-        if cell.cell_type in ("code", "markdown") and (BEGIN_SOLUTION in cell.source or END_SOLUTION in cell.source):
-            cell.source = _strip(cell.source, f"{name} cell {i}", markdown=cell.cell_type == "markdown")
+    nb = release_version(instructor_version(nb, name), name)
     note = nbformat.v4.new_markdown_cell(STUDENT_NOTE, id=NOTE_TAG)  # a fixed id: the same input gives the same file
     note.metadata["tags"] = [NOTE_TAG]
     nb.cells.insert(0, note)
     return nb
 
 
-def instructor_version(nb: Any) -> Any:
-    """``nb`` with outputs cleared and solutions kept."""
-    return clear_outputs(nb)
+def instructor_version(nb: Any, name: str = "notebook") -> Any:
+    """``nb`` with outputs cleared, solutions kept and nbgrader's cell metadata
+    (:func:`~genimg_course.classroom.grading.nbgrader_version`)."""
+    if not isinstance(name, str):
+        raise BadType(f"instructor_version: name: expected the notebook's name as a str, got {got(name)}")
+    return nbgrader_version(clear_outputs(nb), name)
 
 
 def _exercises(nb: Any) -> int:
@@ -118,7 +117,7 @@ def write_versions(notebooks: Sequence[Path], out: Path) -> list[tuple[Path, Pat
             nb = nbformat.read(path, as_version=4)
         except Exception as e:
             raise BadInput(f"cannot read {path} as a notebook: {e}") from None
-        student, instructor = student_version(nb, path.name), instructor_version(nb)
+        student, instructor = student_version(nb, path.name), instructor_version(nb, path.name)
         for version in (student, instructor):
             nbformat.validate(version)
         built.append((path.stem, student, instructor, _exercises(nb)))
@@ -130,6 +129,20 @@ def write_versions(notebooks: Sequence[Path], out: Path) -> list[tuple[Path, Pat
         write_text(pair[1], nbformat.writes(instructor) + "\n")
         written.append((*pair, count))
     return written
+
+
+def check_submission(submission: str | os.PathLike, instructor: str | os.PathLike) -> None:
+    """Raise :class:`~genimg_course.classroom.lessons.BadInput` naming the file and the cell when a student's
+    notebook ``submission`` lost or edited a check cell of the instructor version ``instructor`` (a file
+    ``genimg student`` wrote), before ``nbgrader autograde`` overwrites it."""
+    paths = [as_path(p, f"check_submission: {what}") for p, what in ((submission, "submission"), (instructor, "instructor"))]
+    nbs = []
+    for path in paths:
+        try:
+            nbs.append(nbformat.read(path, as_version=4))
+        except Exception as e:
+            raise BadInput(f"cannot read {path} as a notebook: {e}") from None
+    lint_submission(nbs[0], nbs[1], str(paths[0]))
 
 
 def main(names: Sequence[str] = (), out: str | os.PathLike | None = None) -> int:
@@ -144,5 +157,6 @@ def main(names: Sequence[str] = (), out: str | os.PathLike | None = None) -> int
         return 2
     for student, instructor, count in written:
         print(f"{student.stem}: {count} exercise(s) stubbed → {student}; with solutions → {instructor}")
-    print(f"genimg student: {len(written)} lesson(s). Hand out {out / 'student'}; keep {out / 'instructor'}.")
+    print(f"genimg student: {len(written)} lesson(s). Hand out {out / 'student'}; keep {out / 'instructor'} "
+          f"(for nbgrader: copy it to <course>/source/<assignment>/, then nbgrader generate_assignment / autograde).")
     return 0

@@ -8,6 +8,7 @@ profile, runs every cell up to its first exercise, whose check then rejects the 
 from __future__ import annotations
 
 import ast
+import copy
 import contextlib
 import importlib
 import io
@@ -101,14 +102,14 @@ def test_both_versions_clear_outputs_counts_and_what_papermill_added(executed_li
 
 def test_instructor_version_keeps_the_solutions(executed_like):
     version = student.instructor_version(read(executed_like))
-    assert "return 2 * x" in version.cells[-1].source and BEGIN_SOLUTION in version.cells[-1].source
+    assert "return 2 * x" in version.cells[-2].source and BEGIN_SOLUTION in version.cells[-2].source
     assert not any(c.source.startswith("**Student version.**") for c in version.cells)
 
 
 def test_a_solution_in_markdown_becomes_a_blank_to_fill_not_python():
     nb = new_notebook(cells=[new_markdown_cell(f"Why?\n{BEGIN_SOLUTION}\nBecause.\n{END_SOLUTION}\n")])
     source = student.student_version(nb).cells[1].source
-    assert "Because" not in source and "_YOUR ANSWER HERE_" in source and "NotImplementedError" not in source
+    assert "Because" not in source and "YOUR ANSWER HERE" in source and "NotImplementedError" not in source
 
 
 # --------------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def _execute_student(stem: str, tmp_path: Path, monkeypatch, stop_after_first_ex
     path = tmp_path / "handout" / "student" / f"{stem}.ipynb"
     if stop_after_first_exercise:
         nb = read(path)
-        nb.cells = nb.cells[:_first_exercise(nb) + 1]
+        nb.cells = nb.cells[:_first_exercise(nb) + 2]  # the exercise and its check cell
         nbformat.write(nb, path)
     monkeypatch.setenv("GENIMG_PROFILE", "smoke")
     executed, error = tmp_path / f"{stem}.executed.ipynb", None
@@ -238,7 +239,7 @@ def _assert_runs_to_the_first_exercise_whose_check_rejects_the_stub(nb) -> int:
     before = code(nb)[:code(nb).index(nb.cells[first])]
     assert before and all(c.execution_count is not None for c in before), "a cell before the first exercise did not run"
     assert not [o for c in before for o in c.outputs if o.output_type == "error"]
-    printed = "".join(o.get("text", "") for o in nb.cells[first].outputs)
+    printed = "".join(o.get("text", "") for c in nb.cells[first:first + 2] for o in c.outputs)  # its check cell follows
     assert f"✗ {NOT_ANSWERED}" in printed, f"the first exercise's check did not reject the stub: {printed!r}"
     return first
 
@@ -258,3 +259,138 @@ def test_student_lesson05_runs_to_its_first_exercise_and_rejects_the_stub(tmp_pa
     assert error is None
     first = _assert_runs_to_the_first_exercise_whose_check_rejects_the_stub(nb)
     assert "def reparameterize" in nb.cells[first].source
+
+
+# --------------------------------------------------------------------------------------------
+# nbgrader's metadata, and the lint that names the lesson and cell before nbgrader does
+# (real nbgrader over every lesson: tests/test_nbgrader.py)
+# --------------------------------------------------------------------------------------------
+
+from genimg_course.checks import assert_passed, check as _check_decorator  # noqa: E402
+from genimg_course.classroom import grading  # noqa: E402
+from genimg_course.classroom.lessons import BadInput  # noqa: E402
+
+
+def _lesson(*cells):
+    return new_notebook(cells=[new_markdown_cell("# 96_tiny"), *cells])
+
+
+def _exercise(body="return 2 * x", check_line="answer = check_f(f)"):
+    return new_code_cell(f"def f(x):\n    {BEGIN_SOLUTION}\n    {body}\n    {END_SOLUTION}\n\n\n{check_line}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_instructor_version_has_an_answer_cell_then_a_locked_test_cell_per_check(path):
+    original, version = read(path), student.instructor_version(read(path), path.name)
+    ids = grading.grade_ids(version)
+    assert len(ids) == len(set(ids))
+    answers = [c for c in version.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert len(answers) == sum(1 for c in code(original) if BEGIN_SOLUTION in c.source)
+    for i, cell in enumerate(version.cells):
+        meta = cell.metadata.get("nbgrader")
+        if cell.cell_type == "markdown":
+            assert meta["locked"] and not meta["grade"] and not meta["solution"]
+        if meta and meta["solution"]:
+            assert meta == {"grade": False, "grade_id": meta["grade_id"], "locked": False, "schema_version": 3,
+                            "solution": True}
+            test = version.cells[i + 1].metadata["nbgrader"]
+            assert test["grade"] and test["locked"] and not test["solution"] and test["points"] == 1
+            assert "check_" in version.cells[i + 1].source and "check_" not in cell.source.split(END_SOLUTION)[-1]
+    # every check line of the lesson is in a test cell, unchanged
+    lines = [line for c in code(original) if BEGIN_SOLUTION in c.source for line in c.source.split(END_SOLUTION)[-1].split("\n")
+             if "check_" in line]
+    tests = "\n".join(src for _, src in grading.test_cells(version).values())
+    assert all(line in tests for line in lines) and (lines or path.stem == "90_appendix_multigpu")
+
+
+def test_the_grade_ids_are_stable_and_named_after_the_exercise():
+    version = student.instructor_version(read(ROOT / "notebooks" / "10_diffusion.ipynb"))
+    ids = [g for g in grading.grade_ids(version) if not g.startswith("md-")]
+    assert ids[:2] == ["answer-q_sample", "test-q_sample"]
+    assert ids == [g for g in grading.grade_ids(student.instructor_version(read(ROOT / "notebooks" / "10_diffusion.ipynb")))
+                   if not g.startswith("md-")]
+
+
+def test_the_student_version_releases_the_check_line_without_its_hidden_test():
+    version = student.student_version(_lesson(_exercise()), "96_tiny.ipynb")
+    test = next(c for c in version.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    assert test.source == "answer = check_f(f)"
+    assert test.metadata["editable"] is False and test.metadata["nbgrader"]["checksum"] == grading.compute_checksum(test)
+    instructor = student.instructor_version(_lesson(_exercise()), "96_tiny.ipynb")
+    hidden = next(c for c in instructor.cells if c.metadata.get("nbgrader", {}).get("grade")).source
+    assert grading.BEGIN_HIDDEN in hidden and "assert_passed(1)" in hidden
+
+
+def test_assert_passed_fails_with_the_hint_only_when_the_check_failed(capsys):
+    @_check_decorator
+    def check_double(fn):
+        if fn(2) != 4:
+            from genimg_course.checks import Wrong
+            raise Wrong("double(2) should be 4")
+        return "doubles"
+
+    assert check_double(lambda x: 2 * x)
+    assert_passed(1)
+    assert not check_double(lambda x: x)
+    with pytest.raises(AssertionError, match=r"✗ double\(2\) should be 4"):
+        assert_passed(1)
+    with pytest.raises(AssertionError, match="a check did not run"):
+        assert_passed(1)
+    assert capsys.readouterr().out == "✓ doubles\n✗ double(2) should be 4\n"  # learners see what they saw
+
+
+@pytest.mark.parametrize("cell, expected", [
+    (_exercise(check_line="print('done')"), "96_tiny.ipynb cell 1: the exercise cell has no check line"),
+    (new_code_cell(f"def f(x):\n    # {BEGIN_SOLUTION} here\n    return 1\n    {END_SOLUTION}\ncheck_f(f)"),
+     "96_tiny.ipynb cell 1: line 2:"),
+    (nbformat.v4.new_raw_cell(f"{BEGIN_SOLUTION}\nx\n{END_SOLUTION}"), "96_tiny.ipynb cell 1: a solution or hidden-test marker in a raw cell"),
+    (new_code_cell(f"def f(x):\n    {BEGIN_SOLUTION}\n    return 1\n"), "96_tiny.ipynb cell 1: unbalanced solution markers"),
+], ids=["no-check-line", "marker-inside-a-comment", "marker-in-a-raw-cell", "unclosed"])
+def test_a_lesson_nbgrader_would_refuse_is_named_by_lesson_and_cell_and_nothing_is_written(tmp_path, cell, expected):
+    nbformat.write(_lesson(cell), tmp_path / "96_tiny.ipynb")
+    rc, _, err = run_main([str(tmp_path / "96_tiny.ipynb")], out=tmp_path / "handout")
+    assert rc == 2 and expected in err, err
+    assert not (tmp_path / "handout" / "student").exists()
+
+
+def test_a_duplicate_grade_id_is_named_by_lesson_and_cell():
+    with pytest.raises(BadInput, match=r"96_tiny cell 4: duplicate grade id 'test-f' \(cell 2 has it too\)"):
+        student.instructor_version(_lesson(_exercise(), new_code_cell(f"def g(x):\n    {BEGIN_SOLUTION}\n    return x\n"
+                                                                      f"    {END_SOLUTION}\ncheck_f(g)")), "96_tiny")
+
+
+def test_lint_names_a_solution_region_outside_a_solution_cell():
+    nb = _lesson(new_code_cell(f"x = 1\n{BEGIN_SOLUTION}\ny = 2\n{END_SOLUTION}"))
+    with pytest.raises(BadInput, match="96_tiny cell 1: a solution region in a cell without nbgrader metadata"):
+        grading.lint_lesson(nb, "96_tiny")
+    version = student.instructor_version(_lesson(_exercise()), "96_tiny")
+    version.cells[2].source += f"\n{BEGIN_SOLUTION}\n{END_SOLUTION}"
+    with pytest.raises(BadInput, match="96_tiny cell 2: a solution region in a cell that is not a solution cell"):
+        grading.lint_lesson(version, "96_tiny")
+
+
+def test_lint_names_a_check_cell_a_student_edited_or_deleted():
+    instructor = student.instructor_version(_lesson(_exercise()), "96_tiny")
+    submission = student.student_version(_lesson(_exercise()), "96_tiny")
+    grading.lint_submission(submission, instructor, "alice/96_tiny")  # as released: fine
+    edited = copy.deepcopy(submission)
+    edited.cells[3].source = "answer = True"
+    with pytest.raises(BadInput, match=r"alice/96_tiny cell 3: the check cell 'test-f' was edited"):
+        grading.lint_submission(edited, instructor, "alice/96_tiny")
+    del edited.cells[3]
+    with pytest.raises(BadInput, match=r"alice/96_tiny: the check cell\(s\) \['test-f'\] .* missing"):
+        grading.lint_submission(edited, instructor, "alice/96_tiny")
+
+
+def test_check_submission_names_the_file_and_cell_of_an_edited_check(tmp_path):
+    nbformat.write(_lesson(_exercise()), tmp_path / "96_tiny.ipynb")
+    assert run_main([str(tmp_path / "96_tiny.ipynb")], out=tmp_path / "handout")[0] == 0
+    instructor, released = tmp_path / "handout" / "instructor" / "96_tiny.ipynb", tmp_path / "handout" / "student" / "96_tiny.ipynb"
+    student.check_submission(released, instructor)
+    nb = read(released)
+    nb.cells[3].source = "answer = True  # passed, surely"
+    nbformat.write(nb, tmp_path / "edited.ipynb")
+    with pytest.raises(BadInput, match=r"edited.ipynb cell 3: the check cell 'test-f' was edited"):
+        student.check_submission(tmp_path / "edited.ipynb", instructor)
+    with pytest.raises(BadInput, match="cannot read"):
+        student.check_submission(tmp_path / "missing.ipynb", instructor)
