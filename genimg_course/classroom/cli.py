@@ -110,10 +110,14 @@ def _add_student(sub: argparse._SubParsersAction) -> None:
         description="Write OUT/student/<lesson>.ipynb — every solution block between '### BEGIN SOLUTION' and "
                     "'### END SOLUTION' replaced by `raise NotImplementedError()`, outputs and execution counts "
                     "cleared, the checks kept, a note on top — and OUT/instructor/<lesson>.ipynb (outputs cleared, "
-                    "solutions kept). Exit code 0 when written, 2 on bad input (nothing written).",
+                    "solutions kept, with nbgrader's cell metadata). Exit code 0 when written, 2 on bad input "
+                    "(nothing written). With --check-submission, writes nothing: says whether a student's notebook "
+                    "kept every check cell of its instructor version (exit 0) or names the cell it lost or edited (2).",
     )
     student.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help=_NOTEBOOKS_HELP)
     student.add_argument("--out", type=_path_arg, metavar="DIR", help="output folder (created if missing; default: ./handout)")
+    student.add_argument("--check-submission", nargs=2, type=_path_arg, metavar=("SUBMITTED", "INSTRUCTOR"),
+                         help="check a submitted notebook against the instructor version genimg student wrote")
     student.set_defaults(func=_student)
 
 
@@ -125,7 +129,17 @@ def _run(args: argparse.Namespace) -> int:
 
 def _student(args: argparse.Namespace) -> int:
     from . import student
+    from .lessons import BadInput
 
+    if args.check_submission:
+        submitted, instructor = args.check_submission
+        try:
+            student.check_submission(submitted, instructor)
+        except BadInput as e:
+            print(f"genimg student: {e}", file=sys.stderr)
+            return 2
+        print(f"{submitted}: every check cell of {instructor} is there, unedited")
+        return 0
     return student.main(args.notebooks, out=args.out)
 
 

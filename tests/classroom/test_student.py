@@ -394,3 +394,18 @@ def test_check_submission_names_the_file_and_cell_of_an_edited_check(tmp_path):
         student.check_submission(tmp_path / "edited.ipynb", instructor)
     with pytest.raises(BadInput, match="cannot read"):
         student.check_submission(tmp_path / "missing.ipynb", instructor)
+
+
+def test_genimg_student_check_submission_from_the_command_line(tmp_path, capsys):
+    from genimg_course.classroom.cli import main as genimg
+
+    nbformat.write(_lesson(_exercise()), tmp_path / "96_tiny.ipynb")
+    assert run_main([str(tmp_path / "96_tiny.ipynb")], out=tmp_path / "handout")[0] == 0
+    instructor, released = tmp_path / "handout" / "instructor" / "96_tiny.ipynb", tmp_path / "handout" / "student" / "96_tiny.ipynb"
+    assert genimg(["student", "--check-submission", str(released), str(instructor)]) == 0
+    assert "every check cell" in capsys.readouterr().out
+    nb = read(released)
+    nb.cells[3].source = "answer = True  # passed, surely"
+    nbformat.write(nb, tmp_path / "edited.ipynb")
+    assert genimg(["student", "--check-submission", str(tmp_path / "edited.ipynb"), str(instructor)]) == 2
+    assert "cell 3: the check cell 'test-f' was edited" in capsys.readouterr().err
