@@ -1,13 +1,15 @@
-"""What the checks of lessons 05 and 06 share: reading a learner's tensor answer, and comparing it."""
+"""What the checks of lessons 05–10 share: reading a learner's tensor answer, comparing it, and leaving the learner's
+random state as it was."""
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Callable
 
 import torch
 
 from . import Wrong
 
-__all__ = ["returned_tensor", "same_values"]
+__all__ = ["returned_tensor", "same_values", "keeps_random_state"]
 
 
 def returned_tensor(got: Any, name: str, what: str) -> torch.Tensor:
@@ -27,3 +29,18 @@ def same_values(got: torch.Tensor, want: torch.Tensor, rtol: float, atol: float)
     """Same shape and values (compared in float64); NaN never matches, +inf matches +inf."""
     return tuple(got.shape) == tuple(want.shape) and bool(
         torch.allclose(got.detach().double(), want.detach().double(), rtol=rtol, atol=atol))
+
+
+def keeps_random_state(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a check that builds a model or draws noise (from torch's global generator), then put the global random
+    state back as the learner had it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        state = torch.random.get_rng_state()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.random.set_rng_state(state)
+
+    return wrapper

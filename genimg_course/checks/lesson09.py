@@ -16,7 +16,6 @@ Each names the usual slips, and every check leaves torch's global random state a
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any, Callable
 
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from . import Wrong, check, expect_signature
-from ._tensors import returned_tensor, same_values
+from ._tensors import keeps_random_state as _keeps_random_state, returned_tensor, same_values
 
 __all__ = ["check_feature_loss", "check_invert_codes", "check_slant", "check_linear_probe"]
 
@@ -32,17 +31,6 @@ __all__ = ["check_feature_loss", "check_invert_codes", "check_slant", "check_lin
 def _fixed(seed: int, *shape: int) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
 
-
-def _keeps_random_state(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = torch.random.get_rng_state()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.random.set_rng_state(state)
-
-    return wrapper
 
 
 def _which(got: torch.Tensor, slips: list[tuple[torch.Tensor, str]], rtol: float = 1e-4, atol: float = 1e-5) -> str | None:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import Wrong, check, expect_signature
-from ._tensors import returned_tensor, same_values
+from ._tensors import keeps_random_state as _keeps_random_state, returned_tensor, same_values
 
 __all__ = ["check_q_sample", "check_diffusion_loss", "check_ddpm_step", "check_ddim_step", "check_cfg_combine",
            "reference_schedule"]
@@ -83,20 +83,6 @@ def _shape_hint(e: RuntimeError, name: str) -> Wrong:
                  "alpha_bars[t] must be reshaped to (B, 1, 1, 1) before it multiplies images (B, C, H, W): "
                  "alpha_bars[t].view(-1, 1, 1, 1)")
 
-
-def _keeps_random_state(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a check that builds a model (its initialisation draws from torch's global generator), then put the
-    global random state back as the learner had it."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        state = torch.random.get_rng_state()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.random.set_rng_state(state)
-
-    return wrapper
 
 
 def _call(fn: Callable[..., Any], name: str, what: str, *args: Any, **kwargs: Any) -> torch.Tensor:
