@@ -1,6 +1,9 @@
 """`pip install .` gives the whole course: the wheel holds every subpackage, the shipped weights (byte for byte), the
-site's assets, the reference runs and the `genimg` command; and a lesson opened in a kernel that has the
-dependencies but not the course installs the course itself (its bootstrap cell) from that wheel and runs under smoke.
+site's assets, the reference runs, the `genimg` command and the course's own files (the lessons, their bands, the docs
+they link to, the scripts that made the weights, the benchmarks: pyproject.toml's course-files, with a manifest of
+SHA-256s); every file a lesson names is one of those. A lesson opened in a kernel that has the dependencies but not the
+course installs the course itself (its bootstrap cell) from that wheel and runs under smoke; then, with no checkout,
+`genimg course` lays the course out in a folder of one's own and `genimg student` finds the lessons.
 
 The wheel is built offline from a copy of the sources (pip wheel, no build isolation), so the checkout is left as it
 was. The bare-kernel test is marked ``notebooks`` (it starts a kernel and runs lesson 00: about half a minute).
@@ -8,8 +11,10 @@ was. The bare-kernel test is marked ``notebooks`` (it starts a kernel and runs l
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +30,17 @@ from genimg_course import checkpoints
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "genimg_course"
 LESSON = "00_setup"  # the shortest lesson: nothing is trained
+
+
+def _setup():
+    """setup.py as a module (its course_files), without running setup()."""
+    text = (ROOT / "setup.py").read_text()
+    namespace: dict = {"__file__": str(ROOT / "setup.py"), "__name__": "course_setup"}
+    exec(compile(text.replace("\nsetup(cmdclass", "\n_setup_args = dict(cmdclass"), "setup.py", "exec"), namespace)
+    return namespace
+
+
+COURSE_FILES = _setup()["course_files"](ROOT)
 
 
 def _package_dirs() -> list[str]:
@@ -58,9 +74,10 @@ def test_pyproject_lists_every_package_directory() -> None:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The course's wheel, built offline from a copy of pyproject.toml, README.md and genimg_course/."""
     src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", *COURSE_FILES):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, src / name)
-    shutil.copytree(PACKAGE, src / "genimg_course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(PACKAGE, src / "genimg_course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "course"))
     out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(out)], cwd=src, capture_output=True, text=True, timeout=600, env=_clean_env())
@@ -110,6 +127,48 @@ def test_the_wheel_installs_the_genimg_command(wheel: Path, names: set[str]) -> 
     with zipfile.ZipFile(wheel) as z:
         text = z.read(entry).decode()
     assert "[console_scripts]" in text and "genimg = genimg_course.classroom.cli:main" in text, text
+
+
+def test_the_wheel_holds_the_course_s_files_byte_for_byte_with_their_manifest(wheel: Path, names: set[str]) -> None:
+    lessons = [f for f in COURSE_FILES if f.startswith("notebooks/") and f.endswith(".ipynb")]
+    assert len(lessons) == len(list((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))) >= 14
+    assert any(f.startswith("docs/") for f in COURSE_FILES) and "tools/make_gan_weights.py" in COURSE_FILES
+    with zipfile.ZipFile(wheel) as z:
+        manifest = json.loads(z.read("genimg_course/course/MANIFEST.json"))
+        assert sorted(manifest) == COURSE_FILES, "the wheel's course manifest is not pyproject.toml's course-files"
+        for rel in COURSE_FILES:
+            member = f"genimg_course/course/{rel}"
+            assert member in names, f"the wheel lacks {member}"
+            body = z.read(member)
+            assert body == (ROOT / rel).read_bytes(), f"{member} differs from the checkout's {rel}"
+            assert hashlib.sha256(body).hexdigest() == manifest[rel]
+    stray = [n for n in names if n.startswith("genimg_course/course/") and n != "genimg_course/course/MANIFEST.json"
+             and n.removeprefix("genimg_course/course/") not in manifest]
+    assert not stray, f"the wheel's course folder holds files the manifest does not list: {stray[:5]}"
+
+
+# a path in a lesson or a check's hint: docs/article.md, ../docs/article.md, tools/make_gan_weights.py, ...
+_NAMED = re.compile(r"(?<![\w/.-])(?:\.\./)?((?:docs|tools|benchmarks|tests|data|genimg_course|notebooks)/[\w./-]*\w)")
+
+
+def _named_paths() -> list[tuple[str, str]]:
+    named = []
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb")):
+        for i, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            named += [(f"{nb.name} cell {i}", m.group(1)) for m in _NAMED.finditer("".join(cell["source"]))]
+    for check in sorted((PACKAGE / "checks").glob("*.py")):
+        named += [(f"genimg_course/checks/{check.name}", m.group(1)) for m in _NAMED.finditer(check.read_text())]
+    return named
+
+
+def test_every_file_a_lesson_or_a_hint_names_comes_with_the_course() -> None:
+    named = _named_paths()
+    assert len(named) > 40 and any(p == "docs/article.md" for _, p in named)
+    ships = set(COURSE_FILES)  # and the package's own modules, which the wheel holds (test above)
+    missing = [(where, p) for where, p in named if p not in ships and not (PACKAGE.parent / p).is_dir()
+               and not (p.startswith("genimg_course/") and p.endswith(".py") and (PACKAGE.parent / p).is_file())]
+    assert not missing, ("these files are named in lessons but exist only in a checkout (add them to pyproject.toml's "
+                         f"course-files, or name something that ships): {missing}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,4 +243,20 @@ def test_a_lesson_in_a_bare_kernel_installs_the_course_from_the_wheel_and_runs(w
     assert not (direct.strip() and json.loads(direct).get("dir_info", {}).get("editable")), direct
     helped = run(venv / "bin" / "genimg", "--help")
     assert helped.returncode == 0 and "usage" in helped.stdout.lower(), f"{helped.stdout}{helped.stderr}"
-    print(f"bootstrap cell said: {said.strip()}")
+
+    # no checkout: the course's files come from the wheel
+    course = run(venv / "bin" / "genimg", "course", work / "my-course")
+    assert course.returncode == 0, f"{course.stdout}{course.stderr}"
+    assert "14 lessons" in course.stdout and "from the installed package" in course.stdout, course.stdout
+    for rel in COURSE_FILES:
+        assert (work / "my-course" / rel).read_bytes() == (ROOT / rel).read_bytes(), f"genimg course wrote {rel} wrong"
+    installed = Path(path).parent.parent  # the venv's site-packages
+    for where, p in _named_paths():
+        found = (installed if p.startswith("genimg_course/") else work / "my-course") / p
+        assert found.exists() or (ROOT / p).is_dir(), f"{where} names {p}: neither in the course folder nor installed"
+    handout = run(venv / "bin" / "genimg", "student", "01", "--out", work / "handout")
+    assert handout.returncode == 0, f"{handout.stdout}{handout.stderr}"
+    assert (work / "handout" / "student" / "01_cnn_basics.ipynb").is_file()
+    out = run(py, "-c", "from genimg_course.classroom import runner; print(runner.default_out('smoke'))")
+    assert out.returncode == 0 and Path(out.stdout.strip()) == work / "executed" / "smoke", f"{out.stdout}{out.stderr}"
+    print(f"bootstrap cell said: {said.strip()}; genimg course: {course.stdout.splitlines()[0]}")

@@ -5,6 +5,7 @@
     genimg student     # student versions (solutions stubbed, outputs cleared) and instructor versions
     genimg prefetch    # download and hash-verify datasets and checkpoints into a folder a lab can share
     genimg site        # a browsable static HTML course from executed lessons, widgets rendered offline
+    genimg course DIR  # the course as a folder of one's own (lessons, docs, tools), from a checkout or a wheel
 """
 from __future__ import annotations
 
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="download and hash-verify every dataset and checkpoint into a folder a classroom can share")
     sub.add_parser("site", add_help=False,
                    help="build a browsable static HTML course from executed lessons (widgets rendered offline)")
+    sub.add_parser("course", add_help=False,
+                   help="write the course (lessons, the docs they link to, tools, benchmarks) into a folder of your "
+                        "own, from this checkout or the installed package")
     return parser
 
 
@@ -150,7 +154,8 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0 if env.ready(items) else 1
 
 
-_DELEGATED = {"prefetch": ("prefetch", "prefetch_main"), "site": ("site", "site_main")}
+_DELEGATED = {"prefetch": ("prefetch", "prefetch_main"), "site": ("site", "site_main"),
+              "course": ("course", "course_main")}
 
 
 def _path_arg(text: str) -> Path:

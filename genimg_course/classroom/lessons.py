@@ -1,7 +1,9 @@
 """Where the lessons are, for every classroom tool: one place that finds them.
 
 * :data:`CHECKOUT` — the folder that holds the package (a checkout's root; ``site-packages`` when
-  installed), and :func:`lessons_dir`, its ``notebooks/`` folder.
+  installed); :data:`PACKAGED` — the course's files inside an installed package (``genimg_course/course/``,
+  put there by the wheel's build); :func:`course_root` — the checkout when there is one, else the packaged
+  copy; :func:`lessons_dir`, its ``notebooks/`` folder; :func:`work_dir`, where tools write by default.
 * :func:`available_lessons` — every ``NN_name.ipynb`` there; :func:`resolve_notebooks` — a name such
   as ``05_vae``, ``05``, ``05_vae.ipynb`` or a path, turned into notebook paths.
 * :func:`prepare_out_dir` — an output folder created and checked writable before anything is written.
@@ -26,10 +28,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-__all__ = ["BadInput", "BadType", "CHECKOUT", "LESSON_GLOB", "lessons_dir", "available_lessons", "resolve_notebooks",
+__all__ = ["BadInput", "BadType", "CHECKOUT", "PACKAGED", "LESSON_GLOB", "in_checkout", "course_root", "lessons_dir",
+           "work_dir", "available_lessons", "resolve_notebooks",
            "prepare_out_dir", "check_notebooks", "check_out_dir", "parse_command"]
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # genimg_course/classroom/lessons.py -> the checkout
+PACKAGED = Path(__file__).resolve().parents[1] / "course"  # the wheel's copy of the course's files (setup.py)
 LESSON_GLOB = "[0-9][0-9]*_*.ipynb"  # 05_vae, and 04b_conditional_gan beside 04
 
 
@@ -183,9 +187,28 @@ def check_out_dir(out: Path, notebooks: Sequence[Path], writes: Sequence[str] = 
                            "choose another with --out")
 
 
+def in_checkout() -> bool:
+    """True when the package runs from a checkout (an editable install or the source tree), which has the lessons."""
+    return (CHECKOUT / "pyproject.toml").is_file() and (CHECKOUT / "notebooks").is_dir()
+
+
+def course_root() -> Path:
+    """The folder holding ``notebooks/``, ``docs/``, ``tools/`` and ``benchmarks/``: the checkout when there is one,
+    else the copy an installed wheel carries (:data:`PACKAGED`); the checkout (without lessons) when neither is."""
+    if in_checkout() or not (PACKAGED / "notebooks").is_dir():
+        return CHECKOUT
+    return PACKAGED
+
+
 def lessons_dir() -> Path:
-    """The checkout's ``notebooks/`` folder (the lessons the tools use by default)."""
-    return CHECKOUT / "notebooks"
+    """The lessons the tools use by default: the checkout's ``notebooks/``, or the installed wheel's copy."""
+    return course_root() / "notebooks"
+
+
+def work_dir() -> Path:
+    """Where tools write by default: the checkout's ``notebooks/`` folder, else the current folder (an installed
+    package's own folder is not the learner's to write in)."""
+    return CHECKOUT / "notebooks" if in_checkout() else Path.cwd()
 
 
 def available_lessons(folder: Path | None = None) -> list[Path]:

@@ -45,7 +45,7 @@ from ..files import write_text
 from ..profiles import PROFILE_NAMES  # names only: profiles imports torch when a profile is resolved
 from .bands import check_lesson
 from .lessons import (CHECKOUT, LESSON_GLOB, BadInput, BadType, as_callable, as_count, as_instances, as_list, as_mapping,
-                      as_path, as_seconds, available_lessons, check_notebooks, check_out_dir, got, lessons_dir,
+                      as_path, as_seconds, available_lessons, check_notebooks, check_out_dir, got, lessons_dir, work_dir,
                       prepare_out_dir, resolve_notebooks)
 
 __all__ = ["BadInput", "PROFILE_CHOICES", "LESSON_GLOB", "DEFAULT_TIMEOUT_S", "lessons_dir", "available_lessons",
@@ -71,8 +71,7 @@ def default_out(profile: str) -> Path:
     if profile not in PROFILE_NAMES:
         raise BadInput(f"default_out: expected a resolved profile, one of {', '.join(PROFILE_NAMES)}, got {profile!r} "
                        "(resolve_profile turns auto into one)")
-    base = lessons_dir() if lessons_dir().is_dir() else Path.cwd()
-    return base / "executed" / profile
+    return work_dir() / "executed" / profile
 
 
 def resolve_profile(name: str) -> str:
