@@ -1,6 +1,7 @@
 """Every lesson starts anywhere: its first code cell (tagged ``bootstrap``, the same text in every lesson) does nothing
 but say so when genimg_course is importable, and otherwise pip-installs the course from the one source it names
-($GENIMG_COURSE_SOURCE, else the package name), imports it and says what it did.
+($GENIMG_COURSE_SOURCE, else the cloned course the notebook sits in, else the package name), imports it and says what
+it did.
 
 Here the cell runs in a Python started without site-packages, with ``subprocess.run`` replaced by a fake pip that
 records its command and writes a stand-in package; tests/test_wheel.py installs the real wheel in a bare venv.
@@ -49,13 +50,15 @@ def test_the_bootstrap_cell_is_the_same_in_every_lesson() -> None:
 def test_the_source_is_named_in_one_place() -> None:
     cell = _cell()
     assert cell.count('os.environ.get("GENIMG_COURSE_SOURCE"') == 1
-    assert cell.count('or "genimg-course"') == 1
+    assert cell.count('else "genimg-course"') == 1, "the package name is the default in one place"
     assert len(cell.splitlines()) <= 20, "keep the cell short: a learner reads it first"
     compile(cell, "bootstrap", "exec")
 
 
-def _run_cell(tmp_path: Path, source: str | None, *, importable: bool = False, fail: bool = False) -> tuple[str, list]:
-    """Run the bootstrap cell in ``python -I -S`` (no site-packages, so no genimg_course), with a fake pip."""
+def _run_cell(tmp_path: Path, source: str | None, *, importable: bool = False, fail: bool = False,
+              cwd: Path | None = None) -> tuple[str, list]:
+    """Run the bootstrap cell in ``python -I -S`` (no site-packages, so no genimg_course), with a fake pip, in
+    ``cwd`` (default ``tmp_path``)."""
     site = tmp_path / "site"
     site.mkdir()
     if importable:
@@ -79,7 +82,7 @@ def _run_cell(tmp_path: Path, source: str | None, *, importable: bool = False, f
     env = {"PATH": "/usr/bin:/bin"}
     if source is not None:
         env["GENIMG_COURSE_SOURCE"] = source
-    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=tmp_path, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", script], cwd=cwd or tmp_path, env=env, capture_output=True,
                           text=True, timeout=60)
     out = done.stdout + done.stderr
     calls = json.loads(out.split("CALLS ", 1)[1].splitlines()[0]) if "CALLS " in out else []
@@ -112,3 +115,26 @@ def test_a_failed_install_stops_with_pips_message(tmp_path: Path) -> None:
     assert len(calls) == 1
     assert "RuntimeError: pip install git+https://example.invalid/genimg-course.git failed" in out
     assert "No matching distribution found" in out
+
+
+def _clone(where: Path) -> Path:
+    """A stand-in cloned course: pyproject.toml, genimg_course/__init__.py and notebooks/."""
+    (where / "genimg_course").mkdir(parents=True)
+    (where / "genimg_course" / "__init__.py").write_text('__version__ = "0.0.clone"\n')
+    (where / "pyproject.toml").write_text('[project]\nname = "genimg-course"\n')
+    (where / "notebooks").mkdir()
+    return where
+
+
+@pytest.mark.parametrize("inside", ["notebooks", "."])
+def test_in_a_cloned_course_without_a_source_it_installs_that_clone(tmp_path: Path, inside: str) -> None:
+    clone = _clone(tmp_path / "clone")
+    out, calls = _run_cell(tmp_path, None, cwd=clone / inside)
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", str(clone)]], out
+    assert f"installed genimg_course 0.0.fake from {clone} into" in out
+
+
+def test_the_environment_s_source_wins_over_a_clone(tmp_path: Path) -> None:
+    clone = _clone(tmp_path / "clone")
+    out, calls = _run_cell(tmp_path, "/wheels/genimg_course-0.1.0-py3-none-any.whl", cwd=clone / "notebooks")
+    assert calls == [[sys.executable, "-m", "pip", "install", "-q", "/wheels/genimg_course-0.1.0-py3-none-any.whl"]]
