@@ -91,16 +91,27 @@ def shrink(png: bytes, width: int) -> bytes:
     return out.getvalue()
 
 
+def site_page(stem: str) -> str:
+    """The README's link to ``stem``'s page in the built site: ``genimg site`` writes it under the checkout's
+    ``site/`` folder (genimg_course.classroom.site.default_out), named by site.page_name."""
+    sys.path.insert(0, str(ROOT))
+    from genimg_course.classroom import site
+
+    return f"{site.DEFAULT_OUT.as_posix()}/{site.page_name(stem)}"
+
+
 def readme_block(record: dict[str, Any]) -> str:
-    """The README's gallery block for ``record`` (gallery.json): a table of pictures with what made each."""
+    """The README's gallery block for ``record`` (gallery.json): a table of pictures with what made each, each lesson
+    linked to its notebook and its page in the built site, each picture to its full file."""
     lines = [START, "", "| lesson | its key result | made by |", "|---|---|---|"]
     for stem in GALLERY:
         r = record.get(stem)
         if r is None:
             lines.append(f"| `{stem}` | not yet made: run the lesson and `tools/make_gallery.py` | – |")
             continue
-        lines.append(f"| [`{stem}`](notebooks/{stem}.ipynb) | <img src=\"docs/img/{r['file']}\" width=\"360\" "
-                     f"alt=\"{r['caption']}\"><br>{r['caption']} | {r['profile']} profile on {r['device']}, "
+        lines.append(f"| [`{stem}`](notebooks/{stem}.ipynb)<br>[its page]({site_page(stem)}) | "
+                     f"<a href=\"docs/img/{r['file']}\"><img src=\"docs/img/{r['file']}\" width=\"360\" "
+                     f"alt=\"{r['caption']}\"></a><br>{r['caption']} | {r['profile']} profile on {r['device']}, "
                      f"{r['date']}, commit {r['commit'][:7]} |")
     lines += ["", END]
     return "\n".join(lines)

@@ -40,10 +40,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..files import atomic_write, sha256_file, write_text
-from .lessons import BadInput, BadType, parse_command, as_callable, as_instances, as_list, as_mapping, as_path, got, lessons_dir
+from .lessons import (CHECKOUT, BadInput, BadType, as_callable, as_instances, as_list, as_mapping, as_path, got,
+                      in_checkout, parse_command, work_dir)
 
-__all__ = ["Lesson", "SiteError", "SiteReport", "VENDORED", "find_lessons", "install_assets", "render_lesson",
-           "render_index", "build_site", "card_summary", "default_source", "site_main"]
+__all__ = ["Lesson", "SiteError", "SiteReport", "VENDORED", "DEFAULT_OUT", "default_out", "page_name", "find_lessons",
+           "install_assets", "render_lesson", "render_index", "build_site", "card_summary", "default_source", "site_main"]
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"  # genimg_course/assets
 # file under <out>/assets -> (vendored file in genimg_course/assets, SHA-256 of the decompressed file)
@@ -55,7 +56,18 @@ VENDORED: dict[str, tuple[str, str]] = {
 }
 LICENCES = ("README.md", "html-manager-LICENSE.txt", "html-manager-embed.js.LICENSE.txt", "mathjax-LICENSE.txt")
 PROFILE_ORDER = ("gpu", "cpu", "smoke")  # which executed copy of a lesson the site shows first
-DEFAULT_OUT = Path("site")
+DEFAULT_OUT = Path("site")  # under the checkout's root (where README.md links its pages), else the current folder
+
+
+def default_out() -> Path:
+    """The site's default folder: ``site/`` in the checkout's root, so the README's links to ``site/<lesson>.html``
+    resolve once it is built; without a checkout, ``./site``."""
+    return (CHECKOUT if in_checkout() else Path.cwd()) / DEFAULT_OUT
+
+
+def page_name(stem: str) -> str:
+    """The file name of a lesson's page in the site: ``05_vae`` -> ``05_vae.html``."""
+    return f"{stem}.html"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FAILED_SUFFIX = ".FAILED.ipynb"  # genimg run's name for the executed copy of a lesson that failed
 
@@ -129,7 +141,7 @@ class Lesson:
 
     @property
     def page(self) -> str:
-        return f"{self.stem}.html"
+        return page_name(self.stem)
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +221,7 @@ def _profile(nb, card: dict[str, Any], path: Path) -> str:
 def default_source() -> Path:
     """Where ``genimg run`` writes: the checkout's ``notebooks/executed/`` (one folder per profile
     inside), else ``./executed/``."""
-    return (lessons_dir() if lessons_dir().is_dir() else Path.cwd()) / "executed"
+    return work_dir() / "executed"
 
 
 def _candidates(source: Path) -> list[Path]:
@@ -551,7 +563,7 @@ def build_parser(prog: str = "genimg site") -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=_path_arg,
                    help=f"executed notebooks or folders of them (default: {default_source()}, where `genimg run` "
                         "writes)")
-    p.add_argument("--out", type=_path_arg, default=DEFAULT_OUT, help=f"the site's folder (default: {DEFAULT_OUT})")
+    p.add_argument("--out", type=_path_arg, default=None, help=f"the site's folder (default: {default_out()})")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     return p
 
@@ -563,7 +575,7 @@ def site_main(argv: list[str] | None = None) -> int:
         return 2
     log: Callable[[str], None] = (lambda s: None) if args.quiet else print
     try:
-        report = build_site(args.paths or [default_source()], args.out, log)
+        report = build_site(args.paths or [default_source()], args.out or default_out(), log)
     except (SiteError, BadInput) as e:
         print(f"genimg site: {e}", file=sys.stderr)
         return 2

@@ -312,3 +312,20 @@ def test_in_chromium_the_widget_and_maths_render_from_file_urls_only(built, tmp_
     assert not remote, f"the page asked the network for {remote}"
     assert not errors, f"script errors on the page: {errors}"
     assert shot.stat().st_size > 500
+
+
+def test_the_readme_links_each_lesson_s_page_in_the_site_genimg_site_builds(executed, tmp_path):
+    """The README's lesson table links ``site/<lesson>.html`` for every lesson: the default folder ``genimg site``
+    writes in a checkout, and the page it writes for that lesson."""
+    root = Path(__file__).resolve().parents[2]
+    links = re.findall(r"\[its page\]\(([^)\s]+)\)", (root / "README.md").read_text(encoding="utf-8"))
+    stems = sorted(p.stem for p in (root / "notebooks").glob("[0-9][0-9]*_*.ipynb"))
+    assert sorted(Path(link).stem for link in links) == stems, "the README must link every lesson's page, once"
+    assert site.default_out() == root / site.DEFAULT_OUT, "in a checkout the site is built where the README links"
+    for stem in stems:
+        _copy(executed, tmp_path / "in", stem)
+    assert site_main(["-q", str(tmp_path / "in"), "--out", str(tmp_path / "built")]) == 0
+    for link in links:
+        page = tmp_path / "built" / Path(link).relative_to(site.DEFAULT_OUT)
+        assert page.is_file(), f"the README links {link}, but genimg site wrote no {page.name}"
+        assert "<html" in page.read_text(encoding="utf-8").lower()
