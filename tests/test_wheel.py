@@ -3,10 +3,11 @@ site's assets, the reference runs, the `genimg` command and the course's own fil
 they link to, the scripts that made the weights, the benchmarks: pyproject.toml's course-files, with a manifest of
 SHA-256s); every file a lesson names is one of those. A lesson opened in a kernel that has the dependencies but not the
 course installs the course itself (its bootstrap cell) from that wheel and runs under smoke; then, with no checkout,
-`genimg course` lays the course out in a folder of one's own and `genimg student` finds the lessons.
+`genimg course` lays the course out in a folder of one's own and `genimg student` finds the lessons. And a lesson in
+a cloned course, in a kernel without the package and no source named, installs that clone.
 
 The wheel is built offline from a copy of the sources (pip wheel, no build isolation), so the checkout is left as it
-was. The bare-kernel test is marked ``notebooks`` (it starts a kernel and runs lesson 00: about half a minute).
+was. The two bare-kernel tests are marked ``notebooks`` (each starts a kernel and runs lesson 00: about 40 s).
 """
 from __future__ import annotations
 
@@ -70,14 +71,19 @@ def test_pyproject_lists_every_package_directory() -> None:
                          "install would not have them")
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The course's wheel, built offline from a copy of pyproject.toml, README.md and genimg_course/."""
-    src = tmp_path_factory.mktemp("src")
+def _source_tree(src: Path) -> Path:
+    """What a clone holds for a build: pyproject.toml, setup.py, MANIFEST.in, the course's files and genimg_course/."""
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", *COURSE_FILES):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(PACKAGE, src / "genimg_course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "course"))
+    return src
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The course's wheel, built offline from a copy of the sources (:func:`_source_tree`)."""
+    src = _source_tree(tmp_path_factory.mktemp("src"))
     out = tmp_path_factory.mktemp("wheel")
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(out)], cwd=src, capture_output=True, text=True, timeout=600, env=_clean_env())
@@ -260,3 +266,30 @@ def test_a_lesson_in_a_bare_kernel_installs_the_course_from_the_wheel_and_runs(w
     out = run(py, "-c", "from genimg_course.classroom import runner; print(runner.default_out('smoke'))")
     assert out.returncode == 0 and Path(out.stdout.strip()) == work / "executed" / "smoke", f"{out.stdout}{out.stderr}"
     print(f"bootstrap cell said: {said.strip()}; genimg course: {course.stdout.splitlines()[0]}")
+
+
+@pytest.mark.notebooks
+def test_a_lesson_in_a_cloned_course_installs_that_clone_in_a_bare_kernel(tmp_path: Path) -> None:
+    """No $GENIMG_COURSE_SOURCE: a hub where the course was cloned (the notebook in clone/notebooks/) and the kernel
+    lacks the package. The bootstrap cell pip-installs the clone (offline here: no index, no build isolation)."""
+    venv = _bare_venv(tmp_path)
+    py, clone, home = venv / "bin" / "python", _source_tree(tmp_path / "clone"), tmp_path / "home"
+    home.mkdir()
+    env = _clean_env(HOME=str(home), GENIMG_PROFILE="smoke", GENIMG_OFFLINE="1", MPLBACKEND="Agg",
+                     GENIMG_FIGURES_DIR=str(tmp_path / "figures"), OMP_NUM_THREADS="1", PIP_NO_BUILD_ISOLATION="0")
+    kernel = subprocess.run([str(py), "-m", "ipykernel", "install", "--prefix", str(venv), "--name", "bare-clone"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert kernel.returncode == 0, kernel.stderr
+    lesson, executed = clone / "notebooks" / f"{LESSON}.ipynb", tmp_path / f"{LESSON}.out.ipynb"
+    ran = subprocess.run([str(py), "-m", "papermill", str(lesson), str(executed), "-k", "bare-clone", "-p", "PROFILE",
+                          "smoke", "--cwd", str(lesson.parent), "--no-progress-bar", "--execution-timeout", "300"],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, f"{LESSON} failed in the bare kernel:\n{ran.stdout[-3000:]}{ran.stderr[-3000:]}"
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    boot = next(c for c in nb["cells"] if "bootstrap" in c["metadata"].get("tags", []))
+    said = "".join("".join(o.get("text", "")) for o in boot["outputs"] if o.get("output_type") == "stream")
+    assert said.startswith("installed genimg_course") and f"from {clone} into {venv}" in said, said
+    where = subprocess.run([str(py), "-c", "import genimg_course; print(genimg_course.__file__)"], env=env,
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert Path(where.stdout.strip()).resolve().is_relative_to(venv.resolve()), where.stdout + where.stderr
+    print(f"bootstrap cell said: {said.strip()}")
