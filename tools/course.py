@@ -52,14 +52,18 @@ def setup() -> None:
 def test(extra: list[str]) -> int:
     setup()
     env = dict(os.environ, GENIMG_PROFILE="smoke", MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    workers = ["-n", "2", "--dist", "loadfile"] if (os.cpu_count() or 1) >= 2 else []
+    # Two workers, a file each at a time (nbval runs a notebook's cells in order in one kernel). The two longest
+    # files start first, one on each worker (tests/conftest.py puts them first), and the rest follow in order: xdist
+    # would otherwise start the files with the most tests first and leave test_nbgrader.py, 13 min, for the end.
+    workers = ["-n", "2", "--dist", "loadfile", "--no-loadscope-reorder"] if (os.cpu_count() or 1) >= 2 else []
     if workers:  # one thread per worker (and per kernel it starts): oversubscribed cores slow torch 10x
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // 2)))
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep instead of spinning on shared cores
     # unit tests, notebook execution with papermill + figure bands, then every notebook cell as an
-    # nbval test item (smoke profile through GENIMG_PROFILE)
+    # nbval test item (smoke profile through GENIMG_PROFILE); the 25 slowest tests are listed at the end, so a
+    # CI run that grows slower says where
     return sh(PY, "-m", "pytest", *workers, "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", "300", "-p", "no:cacheprovider",
-              "tests", "notebooks", *extra, env=env)
+              "--durations=25", "tests", "notebooks", *extra, env=env)
 
 
 def lab(extra: list[str]) -> int:
