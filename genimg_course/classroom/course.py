@@ -13,8 +13,8 @@ so every link and file name in a lesson resolves there. Each file is hash-checke
 written (a damaged install is named, nothing written). ``DIR/.genimg-course.json`` records the SHA-256 of what was
 written, so a later run (a newer course) updates every file the learner left as it was and keeps, not overwrites,
 every file they changed — a learner's edited lesson is never lost — unless ``replace``, which first saves it as
-``NAME.bak``.
-Standard library only.
+``NAME.bak``. Each file is written through genimg_course.files.atomic_write.
+Standard library only (no torch).
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..files import atomic_write
 from .lessons import (LESSON_GLOB, BadInput, as_callable, as_flag, as_path, course_root, in_checkout, parse_command)
 
 __all__ = ["MANIFEST", "DEFAULT_DIR", "course_files", "copy_course", "CopyReport", "course_main"]
@@ -81,16 +81,8 @@ class CopyReport:
 
 
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def copy_course(dest: str | os.PathLike = DEFAULT_DIR, replace: bool = False,
