@@ -67,6 +67,8 @@ def default_out() -> Path:
 
 def page_name(stem: str) -> str:
     """The file name of a lesson's page in the site: ``05_vae`` -> ``05_vae.html``."""
+    if not isinstance(stem, str) or not stem.strip():
+        raise BadType(f"page_name: expected a lesson's name such as '05_vae', got {got(stem)}")
     return f"{stem}.html"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 FAILED_SUFFIX = ".FAILED.ipynb"  # genimg run's name for the executed copy of a lesson that failed

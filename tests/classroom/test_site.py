@@ -329,3 +329,12 @@ def test_the_readme_links_each_lesson_s_page_in_the_site_genimg_site_builds(exec
         page = tmp_path / "built" / Path(link).relative_to(site.DEFAULT_OUT)
         assert page.is_file(), f"the README links {link}, but genimg site wrote no {page.name}"
         assert "<html" in page.read_text(encoding="utf-8").lower()
+
+
+def test_page_name_names_what_it_expected():
+    from genimg_course.classroom.lessons import BadType
+
+    assert site.page_name("05_vae") == "05_vae.html"
+    for bad in (5, None, "", "  "):
+        with pytest.raises(BadType, match="expected a lesson's name such as '05_vae'"):
+            site.page_name(bad)
